@@ -1,0 +1,138 @@
+/*
+ * staging.c - write staging files (see staging.h).
+ */
+#define FX_LOG_MODULE "cache"
+#include "cache/staging.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+#define FX_FILL_CHUNK (1u << 20)
+
+static int fx_mkdir_p(const char *path, mode_t mode)
+{
+	char buf[4096];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int fx_staging_init(const char *cache_dir, char *out, size_t n, struct fx_diag *d)
+{
+	unsigned leftovers = 0;
+	struct dirent *de;
+	DIR *dir;
+	int ret;
+
+	if ((size_t)snprintf(out, n, "%s/staging", cache_dir) >= n) {
+		fx_diag_set(d, -ENAMETOOLONG, "choose a shorter cache_dir", "cache_dir '%s' is too long",
+			    cache_dir);
+		return -ENAMETOOLONG;
+	}
+	ret = fx_mkdir_p(out, 0700);
+	if (ret < 0) {
+		fx_diag_set(d, ret, "set -o cache_dir=PATH to a writable directory",
+			    "cannot create staging directory %s (%s)", out, strerror(-ret));
+		return ret;
+	}
+	dir = opendir(out);
+	if (!dir) {
+		ret = -errno;
+		fx_diag_set(d, ret, "check the permissions of cache_dir", "cannot open %s (%s)", out,
+			    strerror(-ret));
+		return ret;
+	}
+	while ((de = readdir(dir)))
+		if (strncmp(de->d_name, "stage-", 6) == 0)
+			leftovers++;
+	closedir(dir);
+	if (leftovers)
+		fx_warn("%u unpublished staging file(s) from an earlier run are kept in %s; "
+			"copy back what you need, then delete them", leftovers, out);
+	return 0;
+}
+
+int fx_staging_create(const char *dir, char **path_out)
+{
+	char *path;
+	int fd;
+
+	if (asprintf(&path, "%s/stage-XXXXXX", dir) < 0)
+		return -ENOMEM;
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0) {
+		int err = -errno;
+
+		free(path);
+		return err;
+	}
+	*path_out = path;
+	return fd;
+}
+
+int fx_staging_fill(struct fx_backend *b, const char *key, uint64_t size, int fd)
+{
+	char *buf = malloc(FX_FILL_CHUNK);
+	uint64_t off = 0;
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (off < size) {
+		size_t want = size - off < FX_FILL_CHUNK ? (size_t)(size - off) : FX_FILL_CHUNK;
+		ssize_t got = fx_backend_get(b, key, off, buf, want);
+
+		if (got < 0) {
+			ret = (int)got;
+			break;
+		}
+		if (got == 0) {
+			ret = -ESTALE; /* the object shrank under us */
+			break;
+		}
+		for (ssize_t done = 0; done < got;) {
+			ssize_t w = pwrite(fd, buf + done, (size_t)(got - done), (off_t)off + done);
+
+			if (w < 0) {
+				ret = -errno;
+				goto out;
+			}
+			done += w;
+		}
+		off += (uint64_t)got;
+	}
+out:
+	free(buf);
+	return ret;
+}
+
+void fx_staging_drop(int fd, char *path)
+{
+	if (fd >= 0)
+		close(fd);
+	if (path) {
+		unlink(path);
+		free(path);
+	}
+}

@@ -1,0 +1,1751 @@
+/*
+ * ops.c - FUSE low-level operations of rustfx (see fs.h).
+ *
+ * Owns: turning FUSE requests into backend calls over the inode table:
+ * lookups and attributes, directory snapshots for readdir(plus), staged
+ * writes published on flush/fsync/release, metadata updates (chmod, chown,
+ * utimens, user xattrs), rename of files and directories, symlinks.
+ * Does not own: key safety (backends/), staging files (cache/staging.c),
+ * names <-> keys and metadata encoding (fs/namespace.c).
+ *
+ * Each handler computes with a do_*() helper returning 0 or -errno and sends
+ * exactly one reply. No lock is held across backend I/O or a fuse_reply_*.
+ */
+#define FX_LOG_MODULE "fs"
+#include "fs/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <jansson.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache/staging.h"
+#include "core/log.h"
+#include "fs/inode.h"
+#include "fs/namespace.h"
+
+#define FX_KEY_BUF (FX_KEY_MAX + 2)
+#define FX_XATTR_META "xattr" /* metadata holding user xattrs as JSON, as s3fs */
+#define FX_XATTR_MAX (16 * 1024)
+
+struct fx_fs {
+	struct fx_backend *backend;
+	struct fx_itable *inodes;
+	struct fx_fs_options opt;
+	struct fx_ns_defaults defaults;
+	char staging_dir[PATH_MAX];
+	int devnull; /* source of zero-byte uploads (markers) */
+};
+
+struct fx_file {
+	struct fx_inode *in; /* holds a reference */
+	int flags;           /* open(2) flags */
+};
+
+struct fx_dirent {
+	char *name;
+	struct stat st;
+	struct fx_meta meta;
+	bool is_dir;
+};
+
+struct fx_dir {
+	struct fx_dirent *e;
+	size_t n, cap;
+	const char *prefix;
+	struct fx_fs *fs;
+};
+
+static double fx_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static struct timespec fx_wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts;
+}
+
+static struct fx_fs *fx_fs_of(fuse_req_t req)
+{
+	fx_log_set_request(fx_log_next_request());
+	return fuse_req_userdata(req);
+}
+
+static int fx_key(struct fx_fs *fs, struct fx_inode *in, char *key)
+{
+	int ret = fx_itable_key(fs->inodes, in, key, FX_KEY_BUF - 1);
+
+	return ret < 0 ? ret : 0;
+}
+
+static int fx_child_key(struct fx_fs *fs, struct fx_inode *parent, const char *name, char *key)
+{
+	char dir[FX_KEY_BUF];
+	int ret = fx_key(fs, parent, dir);
+
+	if (ret < 0)
+		return ret;
+	ret = fx_ns_child_key(dir, name, key, FX_KEY_BUF);
+	return ret < 0 ? ret : 0;
+}
+
+static bool fx_staged(const struct fx_inode *in)
+{
+	return in->stage_fd >= 0;
+}
+
+/* ------------------------------------------------------------ attributes */
+
+static int fx_found(void *arg, const struct fx_list_entry *e)
+{
+	(void)arg;
+	(void)e;
+	return 1; /* one entry is enough: stop */
+}
+
+/* What the backend holds for @key: an object, a directory (marker or common
+ * prefix), or -ENOENT. Fills @st and @meta. */
+static int fx_probe(struct fx_fs *fs, const char *key, struct stat *st, struct fx_meta *meta)
+{
+	struct fx_object_info info = { 0 };
+	char marker[FX_KEY_BUF];
+	int ret;
+
+	if (key[0] == '\0') { /* the root */
+		fx_ns_stat(st, NULL, true, 0, 0, &fs->defaults);
+		return 0;
+	}
+	ret = fx_backend_head(fs->backend, key, &info);
+	if (ret == 0) {
+		fx_ns_stat(st, &info.meta, false, info.size, info.mtime_ns, &fs->defaults);
+		goto found;
+	}
+	if (ret != -ENOENT)
+		return ret;
+	fx_ns_dir_marker(key, marker, sizeof(marker));
+	ret = fx_backend_head(fs->backend, marker, &info);
+	if (ret == 0) {
+		fx_ns_stat(st, &info.meta, true, 0, info.mtime_ns, &fs->defaults);
+		goto found;
+	}
+	if (ret != -ENOENT)
+		return ret;
+	/* No marker: a directory exists while any key has it as a prefix. */
+	ret = fx_backend_list(fs->backend, marker, "/", NULL, 1, fx_found, NULL, NULL);
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		return -ENOENT;
+	fx_ns_stat(st, NULL, true, 0, 0, &fs->defaults);
+	return 0;
+found:
+	fx_meta_clear(meta);
+	*meta = info.meta; /* take ownership */
+	info.meta.n = 0;
+	info.meta.kv = NULL;
+	fx_object_info_clear(&info);
+	return 0;
+}
+
+/* Record backend attributes on @in unless local staged state is newer. */
+static void fx_inode_set_attr(struct fx_fs *fs, struct fx_inode *in, const struct stat *st,
+			      struct fx_meta *meta)
+{
+	pthread_mutex_lock(&in->lock);
+	if (!fx_staged(in)) {
+		ino_t ino = in->st.st_ino;
+
+		in->st = *st;
+		in->st.st_ino = ino;
+		fx_meta_clear(&in->meta);
+		in->meta = *meta;
+		meta->n = 0;
+		meta->kv = NULL;
+		in->remote = true;
+		in->attr_expiry = fx_now() + fs->opt.attr_timeout;
+	}
+	pthread_mutex_unlock(&in->lock);
+}
+
+/* The inode for @name under @parent with attributes @st, made if needed;
+ * an inode of another type under that name (changed behind our back) is
+ * replaced. Returns it referenced. */
+static struct fx_inode *fx_child_install(struct fx_fs *fs, struct fx_inode *parent, const char *name,
+					 const struct stat *st, struct fx_meta *meta)
+{
+	bool created;
+	struct fx_inode *in = fx_itable_child_make(fs->inodes, parent, name, st->st_mode, &created);
+
+	if (in && !created && (in->st.st_mode & S_IFMT) != (st->st_mode & S_IFMT)) {
+		fx_itable_detach(fs->inodes, in);
+		fx_itable_put(fs->inodes, in);
+		in = fx_itable_child_make(fs->inodes, parent, name, st->st_mode, &created);
+	}
+	if (in)
+		fx_inode_set_attr(fs, in, st, meta);
+	return in;
+}
+
+static void fx_entry_of(struct fx_fs *fs, struct fx_inode *in, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = in->ino;
+	e->generation = 1;
+	pthread_mutex_lock(&in->lock);
+	e->attr = in->st;
+	pthread_mutex_unlock(&in->lock);
+	e->attr_timeout = fs->opt.attr_timeout;
+	e->entry_timeout = fs->opt.entry_timeout;
+}
+
+/* Refresh @in's attributes from the backend when they are stale. */
+static int fx_refresh(struct fx_fs *fs, struct fx_inode *in)
+{
+	char key[FX_KEY_BUF];
+	struct fx_meta meta = { 0 };
+	struct stat st;
+	bool fresh;
+	int ret;
+
+	if (in->ino == FX_ROOT_INO)
+		return 0;
+	pthread_mutex_lock(&in->lock);
+	fresh = fx_staged(in) || !in->remote || fx_now() < in->attr_expiry;
+	pthread_mutex_unlock(&in->lock);
+	if (fresh)
+		return 0;
+	if ((ret = fx_key(fs, in, key)) < 0)
+		return ret;
+	ret = fx_probe(fs, key, &st, &meta);
+	if (ret == 0 && (st.st_mode & S_IFMT) != (in->st.st_mode & S_IFMT))
+		ret = -ENOENT; /* replaced by another type: the kernel must look it up again */
+	if (ret == 0)
+		fx_inode_set_attr(fs, in, &st, &meta);
+	fx_meta_clear(&meta);
+	return ret;
+}
+
+/* ------------------------------------------------------------ publishing */
+
+/* Upload @in's staged data and metadata if they changed since the last
+ * publish. Concurrent publishes of one inode are serialised on in->cond. */
+static int fx_publish(struct fx_fs *fs, struct fx_inode *in)
+{
+	char key[FX_KEY_BUF];
+	struct fx_meta meta = { 0 };
+	struct fx_object_info info = { 0 };
+	uint64_t seq;
+	struct stat st;
+	int ret, fd;
+
+	pthread_mutex_lock(&in->lock);
+	while (in->publishing)
+		pthread_cond_wait(&in->cond, &in->lock);
+	if (!fx_staged(in) || in->dirty_seq == in->clean_seq) {
+		pthread_mutex_unlock(&in->lock);
+		return 0;
+	}
+	in->publishing = true;
+	seq = in->dirty_seq;
+	st = in->st;
+	fd = in->stage_fd;
+	ret = fx_meta_copy(&meta, &in->meta);
+	pthread_mutex_unlock(&in->lock);
+
+	if (ret == 0)
+		ret = fx_key(fs, in, key);
+	if (ret == -ENOENT) { /* unlinked while open: nothing to publish */
+		ret = 0;
+		goto out;
+	}
+	if (ret == 0)
+		ret = fx_ns_meta_from_stat(&meta, &st);
+	if (ret == 0)
+		ret = fx_backend_put(fs->backend, key, fd, (uint64_t)st.st_size, &meta, &info);
+	if (ret < 0)
+		fx_error("publishing %s failed: %s; the data stays in %s and is retried at the next "
+			 "flush", key, fx_strerror(ret), in->stage_path);
+	else
+		fx_debug("published %s (%lld bytes)", key, (long long)st.st_size);
+out:
+	pthread_mutex_lock(&in->lock);
+	in->publishing = false;
+	if (ret == 0) {
+		in->clean_seq = seq;
+		in->remote = true;
+	}
+	pthread_cond_broadcast(&in->cond);
+	pthread_mutex_unlock(&in->lock);
+	fx_meta_clear(&meta);
+	fx_object_info_clear(&info);
+	return ret;
+}
+
+/* Store @in's metadata now (chmod, xattrs, ...) when no staged copy will
+ * carry it at the next publish. Called with nothing locked. */
+static int fx_publish_meta(struct fx_fs *fs, struct fx_inode *in)
+{
+	char key[FX_KEY_BUF], marker[FX_KEY_BUF];
+	struct fx_meta meta = { 0 };
+	struct stat st;
+	bool staged;
+	int ret;
+
+	pthread_mutex_lock(&in->lock);
+	staged = fx_staged(in);
+	if (staged)
+		in->dirty_seq++;
+	st = in->st;
+	ret = staged ? 0 : fx_meta_copy(&meta, &in->meta);
+	pthread_mutex_unlock(&in->lock);
+	if (staged || ret < 0)
+		return ret;
+	if ((ret = fx_key(fs, in, key)) < 0 || (ret = fx_ns_meta_from_stat(&meta, &st)) < 0)
+		goto out;
+	if (S_ISDIR(st.st_mode)) {
+		fx_ns_dir_marker(key, marker, sizeof(marker));
+		ret = fx_backend_put(fs->backend, marker, fs->devnull, 0, &meta, NULL);
+	} else {
+		ret = fx_backend_copy(fs->backend, key, key, &meta);
+	}
+out:
+	fx_meta_clear(&meta);
+	return ret;
+}
+
+/* Give @in a staging copy; with @load, of the object's current bytes. */
+static int fx_stage(struct fx_fs *fs, struct fx_inode *in, bool load)
+{
+	char key[FX_KEY_BUF], *path = NULL;
+	uint64_t size;
+	bool remote;
+	int fd, ret;
+
+	pthread_mutex_lock(&in->lock);
+	if (fx_staged(in)) {
+		pthread_mutex_unlock(&in->lock);
+		return 0;
+	}
+	size = (uint64_t)in->st.st_size;
+	remote = in->remote;
+	pthread_mutex_unlock(&in->lock);
+
+	fd = fx_staging_create(fs->staging_dir, &path);
+	if (fd < 0)
+		return fd;
+	if (load && remote && size > 0) {
+		ret = fx_key(fs, in, key);
+		if (ret == 0)
+			ret = fx_staging_fill(fs->backend, key, size, fd);
+		if (ret < 0) {
+			fx_staging_drop(fd, path);
+			return ret;
+		}
+	}
+	pthread_mutex_lock(&in->lock);
+	if (fx_staged(in)) { /* another opener won the race */
+		pthread_mutex_unlock(&in->lock);
+		fx_staging_drop(fd, path);
+		return 0;
+	}
+	in->stage_fd = fd;
+	in->stage_path = path;
+	if (!load)
+		in->st.st_size = 0;
+	pthread_mutex_unlock(&in->lock);
+	return 0;
+}
+
+/* Drop the staging copy once nothing needs it: no open handle and published. */
+static void fx_unstage_if_idle(struct fx_inode *in)
+{
+	int fd = -1;
+	char *path = NULL;
+
+	pthread_mutex_lock(&in->lock);
+	if (fx_staged(in) && in->open_count == 0 && !in->publishing &&
+	    (in->dirty_seq == in->clean_seq || !in->name)) {
+		fd = in->stage_fd;
+		path = in->stage_path;
+		in->stage_fd = -1;
+		in->stage_path = NULL;
+		in->attr_expiry = 0;
+	}
+	pthread_mutex_unlock(&in->lock);
+	fx_staging_drop(fd, path);
+}
+
+/* ------------------------------------------------------------ lookup */
+
+static void fx_op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO; /* always plus: attrs are free */
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* Locks stay kernel-local (we implement no getlk/setlk/flock). */
+	conn->want &= ~(unsigned)(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+	conn->max_write = 1u << 20;
+}
+
+static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
+		     struct fuse_entry_param *e)
+{
+	struct fx_inode *parent = fx_itable_get(fs->inodes, parent_ino), *in;
+	struct fx_meta meta = { 0 };
+	char key[FX_KEY_BUF];
+	struct stat st;
+	bool known;
+	int ret;
+
+	if (!parent)
+		return -ESTALE;
+	ret = fx_child_key(fs, parent, name, key);
+	if (ret < 0)
+		goto out;
+	in = fx_itable_child(fs->inodes, parent, name);
+	if (in) {
+		pthread_mutex_lock(&in->lock);
+		known = fx_staged(in) || !in->remote || fx_now() < in->attr_expiry;
+		pthread_mutex_unlock(&in->lock);
+		if (known)
+			goto reply;
+		fx_itable_put(fs->inodes, in);
+	}
+	ret = fx_probe(fs, key, &st, &meta);
+	if (ret < 0)
+		goto out;
+	in = fx_child_install(fs, parent, name, &st, &meta);
+	if (!in) {
+		ret = -ENOMEM;
+		goto out;
+	}
+reply:
+	fx_entry_of(fs, in, e);
+	fx_itable_lookup(fs->inodes, in);
+	fx_itable_put(fs->inodes, in);
+out:
+	fx_meta_clear(&meta);
+	fx_itable_put(fs->inodes, parent);
+	return ret;
+}
+
+static void fx_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fx_fs *fs = fx_fs_of(req);
+	struct fuse_entry_param e;
+	int ret = do_lookup(fs, parent, name, &e);
+
+	if (ret == -ENOENT && fs->opt.negative_timeout > 0) {
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs->opt.negative_timeout;
+		fuse_reply_entry(req, &e);
+	} else if (ret < 0) {
+		fuse_reply_err(req, -ret);
+	} else {
+		fuse_reply_entry(req, &e);
+	}
+}
+
+static void fx_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct fx_fs *fs = fuse_req_userdata(req);
+
+	fx_itable_forget(fs->inodes, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void fx_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct fx_fs *fs = fuse_req_userdata(req);
+
+	for (size_t i = 0; i < count; i++)
+		fx_itable_forget(fs->inodes, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void fx_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fx_fs *fs = fx_fs_of(req);
+	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
+	struct stat st;
+	int ret;
+
+	(void)fi;
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	ret = fx_refresh(fs, in);
+	pthread_mutex_lock(&in->lock);
+	st = in->st;
+	pthread_mutex_unlock(&in->lock);
+	fx_itable_put(fs->inodes, in);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &st, fs->opt.attr_timeout);
+}
+
+/* ------------------------------------------------------------ setattr */
+
+static void fx_set_time(struct timespec *dst, const struct timespec *src, bool now)
+{
+	*dst = now ? fx_wall() : *src;
+}
+
+static int do_setattr(struct fx_fs *fs, struct fx_inode *in, const struct stat *attr, int to_set,
+		      struct fuse_file_info *fi, struct stat *out)
+{
+	bool meta_change = to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+				     FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW);
+	bool publish_now = false;
+	int ret = 0;
+
+	if (fs->opt.ro)
+		return -EROFS;
+	if ((ret = fx_refresh(fs, in)) < 0)
+		return ret;
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (S_ISDIR(in->st.st_mode))
+			return -EISDIR;
+		ret = fx_stage(fs, in, attr->st_size > 0);
+		if (ret < 0)
+			return ret;
+		pthread_mutex_lock(&in->lock);
+		if (ftruncate(in->stage_fd, attr->st_size) < 0) {
+			ret = -errno;
+		} else {
+			in->st.st_size = attr->st_size;
+			in->st.st_blocks = (in->st.st_size + 511) / 512;
+			in->st.st_mtim = in->st.st_ctim = fx_wall();
+			in->dirty_seq++;
+			publish_now = !fi && in->open_count == 0;
+		}
+		pthread_mutex_unlock(&in->lock);
+		if (ret < 0)
+			return ret;
+	}
+	pthread_mutex_lock(&in->lock);
+	if (to_set & FUSE_SET_ATTR_MODE)
+		in->st.st_mode = (in->st.st_mode & S_IFMT) | (attr->st_mode & 07777);
+	if (to_set & FUSE_SET_ATTR_UID)
+		in->st.st_uid = attr->st_uid;
+	if (to_set & FUSE_SET_ATTR_GID)
+		in->st.st_gid = attr->st_gid;
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
+		fx_set_time(&in->st.st_mtim, &attr->st_mtim, to_set & FUSE_SET_ATTR_MTIME_NOW);
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
+		fx_set_time(&in->st.st_atim, &attr->st_atim, to_set & FUSE_SET_ATTR_ATIME_NOW);
+	if (meta_change)
+		in->st.st_ctim = fx_wall();
+	pthread_mutex_unlock(&in->lock);
+
+	if (publish_now) {
+		ret = fx_publish(fs, in);
+		fx_unstage_if_idle(in);
+	} else if (meta_change) {
+		ret = fx_publish_meta(fs, in);
+	}
+	pthread_mutex_lock(&in->lock);
+	*out = in->st;
+	pthread_mutex_unlock(&in->lock);
+	return ret;
+}
+
+static void fx_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+			  struct fuse_file_info *fi)
+{
+	struct fx_fs *fs = fx_fs_of(req);
+	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
+	struct stat st;
+	int ret;
+
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	ret = do_setattr(fs, in, attr, to_set, fi, &st);
+	fx_itable_put(fs->inodes, in);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &st, fs->opt.attr_timeout);
+}
+
+/* ------------------------------------------------------------ directories */
+
+static void fx_dir_free(struct fx_dir *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++) {
+		free(d->e[i].name);
+		fx_meta_clear(&d->e[i].meta);
+	}
+	free(d->e);
+	free(d);
+}
+
+static int fx_dir_collect(void *arg, const struct fx_list_entry *le)
+{
+	struct fx_dir *d = arg;
+	struct fx_dirent *de;
+	char name[FX_NAME_MAX + 1];
+	int ret = fx_ns_entry_name(d->prefix, le->key, name, sizeof(name));
+
+	if (ret == 1)
+		return 0;
+	if (ret < 0) {
+		if (fx_log_first_time(le->key))
+			fx_warn("hiding key '%s': it cannot be shown safely as a file name", le->key);
+		return 0;
+	}
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		struct fx_dirent *e = realloc(d->e, cap * sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		d->e = e;
+		d->cap = cap;
+	}
+	de = &d->e[d->n];
+	memset(de, 0, sizeof(*de));
+	if (!(de->name = strdup(name)))
+		return -ENOMEM;
+	d->n++;
+	de->is_dir = le->is_prefix || le->key[strlen(le->key) - 1] == '/';
+	if (le->meta && fx_meta_copy(&de->meta, le->meta) < 0)
+		return -ENOMEM;
+	fx_ns_stat(&de->st, le->meta, de->is_dir, le->size, le->mtime_ns, &d->fs->defaults);
+	/* A directory's attributes live on its marker, which a listing with a
+	 * delimiter does not return: one head per subdirectory, never per file. */
+	if (de->is_dir && !le->meta) {
+		struct fx_object_info info = { 0 };
+
+		if (fx_backend_head(d->fs->backend, le->key, &info) == 0) {
+			fx_ns_stat(&de->st, &info.meta, true, 0, info.mtime_ns, &d->fs->defaults);
+			fx_meta_copy(&de->meta, &info.meta);
+		}
+		fx_object_info_clear(&info);
+	}
+	return 0;
+}
+
+static int fx_dirent_cmp(const void *a, const void *b)
+{
+	const struct fx_dirent *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : (int)y->is_dir - (int)x->is_dir; /* directories first */
+}
+
+static int do_opendir(struct fx_fs *fs, fuse_ino_t ino, struct fx_dir **out)
+{
+	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
+	char key[FX_KEY_BUF], prefix[FX_KEY_BUF];
+	struct fx_dir *d;
+	size_t w = 0;
+	int ret;
+
+	if (!in)
+		return -ESTALE;
+	ret = fx_key(fs, in, key);
+	fx_itable_put(fs->inodes, in);
+	if (ret < 0)
+		return ret;
+	fx_ns_dir_marker(key, prefix, sizeof(prefix));
+	if (!(d = calloc(1, sizeof(*d))))
+		return -ENOMEM;
+	d->prefix = prefix;
+	d->fs = fs;
+	ret = fx_backend_list_all(fs->backend, prefix, "/", fx_dir_collect, d);
+	d->prefix = NULL;
+	if (ret < 0) {
+		fx_dir_free(d);
+		return ret;
+	}
+	/* A key that is both an object and a prefix shows as the directory. */
+	qsort(d->e, d->n, sizeof(*d->e), fx_dirent_cmp);
+	for (size_t r = 0; r < d->n; r++) {
+		if (w > 0 && strcmp(d->e[w - 1].name, d->e[r].name) == 0) {
+			if (fx_log_first_time(d->e[r].name))
+				fx_warn("'%s%s' is both an object and a directory; showing the directory",
+					key, d->e[r].name);
+			free(d->e[r].name);
+			fx_meta_clear(&d->e[r].meta);
+			continue;
+		}
+		d->e[w++] = d->e[r];
+	}
+	d->n = w;
+	*out = d;
+	return 0;
+}
+
+static void fx_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fx_fs *fs = fx_fs_of(req);
+	struct fx_dir *d = NULL;
+	int ret = do_opendir(fs, ino, &d);
+
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fi->cache_readdir = 0;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		fx_dir_free(d);
+}
+
+static void fx_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			      struct fuse_file_info *fi, bool plus)
+{
+	struct fx_fs *fs = fx_fs_of(req);
+	struct fx_dir *d = (struct fx_dir *)(uintptr_t)fi->fh;
+	struct fx_inode *dir = NULL;
+	char *buf = malloc(size);
+	size_t used = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (plus && !(dir = fx_itable_get(fs->inodes, ino))) {
+		free(buf);
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	for (off_t i = off; i < (off_t)d->n + 2; i++) {
+		struct fuse_entry_param e;
+		struct fx_inode *in = NULL;
+		const char *name;
+		struct stat st = { 0 };
+		size_t len;
+
+		if (i < 2) { /* "." and ".." carry no attributes: no lookup count */
+			name = i == 0 ? "." : "..";
+			st.st_mode = S_IFDIR;
+			st.st_ino = i == 0 ? ino : FUSE_ROOT_ID;
+			memset(&e, 0, sizeof(e));
+			e.attr = st;
+		} else {
+			struct fx_dirent *de = &d->e[i - 2];
+
+			name = de->name;
+			st = de->st;
+			if (plus) {
+				in = fx_child_install(fs, dir, name, &de->st, &de->meta);
+				if (!in)
+					break;
+				fx_entry_of(fs, in, &e);
+				st = e.attr;
+			}
+		}
+		if (plus) {
+			len = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1);
+		} else {
+			st.st_ino = st.st_ino ? st.st_ino : UINT32_MAX; /* "unknown"; 0 is skipped by some readers */
+			len = fuse_add_direntry(req, buf + used, size - used, name, &st, i + 1);
+		}
+		if (len > size - used) {
+			if (in)
+				fx_itable_put(fs->inodes, in);
+			break;
+		}
+		if (in) {
+			fx_itable_lookup(fs->inodes, in);
+			fx_itable_put(fs->inodes, in);
+		}
+		used += len;
+	}
+	if (dir)
+		fx_itable_put(fs->inodes, dir);
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void fx_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			  struct fuse_file_info *fi)
+{
+	fx_readdir_common(req, ino, size, off, fi, false);
+}
+
+static void fx_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			      struct fuse_file_info *fi)
+{
+	fx_readdir_common(req, ino, size, off, fi, true);
+}
+
+static void fx_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fx_dir_free((struct fx_dir *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/* Reply to a request that created @in under @parent. */
+static struct fx_inode *fx_new_child(struct fx_fs *fs, struct fx_inode *parent, const char *name,
+				     const struct stat *st, struct fx_meta *meta, bool remote)
+{
+	struct fx_inode *in = fx_child_install(fs, parent, name, st, meta);
+
+	if (in && !remote) {
+		pthread_mutex_lock(&in->lock);
+		in->remote = false;
+		pthread_mutex_unlock(&in->lock);
+	}
+	return in;
+}
+
+static void fx_new_stat(struct fx_fs *fs, fuse_req_t req, mode_t mode, struct stat *st)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct timespec now = fx_wall();
+
+	fx_ns_stat(st, NULL, S_ISDIR(mode), 0, 0, &fs->defaults);
+	st->st_mode = mode;
+	st->st_uid = ctx->uid;
+	st->st_gid = ctx->gid;
+	st->st_mtim = st->st_ctim = st->st_atim = now;
+}
+
+static int do_mkdir(struct fx_fs *fs, fuse_req_t req, fuse_ino_t parent_ino, const char *name,
+		    mode_t mode, struct fuse_entry_param *e)
+{
+	struct fx_inode *parent = fx_itable_get(fs->inodes, parent_ino), *in;
+	char key[FX_KEY_BUF], marker[FX_KEY_BUF];
+	struct fx_meta meta = { 0 };
+	struct stat st;
+	int ret;
+
+	if (!parent)
+		return -ESTALE;
+	if (fs->opt.ro) {
+		ret = -EROFS;
+		goto out;
+	}
+	if ((ret = fx_child_key(fs, parent, name, key)) < 0)
+		goto out;
+	fx_new_stat(fs, req, S_IFDIR | (mode & 07777), &st);
+	fx_ns_dir_marker(key, marker, sizeof(marker));
+	if ((ret = fx_ns_meta_from_stat(&meta, &st)) < 0 ||
+	    (ret = fx_backend_put(fs->backend, marker, fs->devnull, 0, &meta, NULL)) < 0)
+		goto out;
+	in = fx_new_child(fs, parent, name, &st, &meta, true);
+	if (!in) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	fx_entry_of(fs, in, e);
+	fx_itable_lookup(fs->inodes, in);
+	fx_itable_put(fs->inodes, in);
+out:
+	fx_meta_clear(&meta);
+	fx_itable_put(fs->inodes, parent);
+	return ret;
+}
+
+static void fx_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct fuse_entry_param e;
+	int ret = do_mkdir(fx_fs_of(req), req, parent, name, mode, &e);
+
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static int fx_count_one(void *arg, const struct fx_list_entry *e)
+{
+	const char *marker = ((const char **)arg)[0];
+
+	if (strcmp(e->key, marker) != 0)
+		(*(size_t *)((void **)arg)[1])++;
+	return 0;
+}
+
+/* -ENOTEMPTY if the directory with marker @marker has any entry. */
+static int fx_dir_empty(struct fx_fs *fs, const char *marker)
+{
+	size_t n = 0;
+	const void *arg[2] = { marker, &n };
+	int ret = fx_backend_list(fs->backend, marker, "/", NULL, 2, fx_count_one, arg, NULL);
+
+	if (ret < 0)
+		return ret;
+	return n ? -ENOTEMPTY : 0;
+}
+
+static int do_remove(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name, bool dir)
+{
+	struct fx_inode *parent = fx_itable_get(fs->inodes, parent_ino), *in;
+	char key[FX_KEY_BUF], marker[FX_KEY_BUF];
+	int ret;
+
+	if (!parent)
+		return -ESTALE;
+	if (fs->opt.ro) {
+		ret = -EROFS;
+		goto out;
+	}
+	if ((ret = fx_child_key(fs, parent, name, key)) < 0)
+		goto out;
+	in = fx_itable_child(fs->inodes, parent, name);
+	if (dir) {
+		fx_ns_dir_marker(key, marker, sizeof(marker));
+		ret = fx_dir_empty(fs, marker);
+		if (ret == 0)
+			ret = fx_backend_delete(fs->backend, marker);
+	} else {
+		bool remote = true;
+
+		if (in) {
+			pthread_mutex_lock(&in->lock);
+			remote = in->remote;
+			pthread_mutex_unlock(&in->lock);
+		}
+		ret = remote ? fx_backend_delete(fs->backend, key) : 0;
+	}
+	if (in) {
+		if (ret == 0)
+			fx_itable_detach(fs->inodes, in);
+		fx_itable_put(fs->inodes, in);
+	}
+out:
+	fx_itable_put(fs->inodes, parent);
+	return ret;
+}
+
+static void fx_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -do_remove(fx_fs_of(req), parent, name, false));
+}
+
+static void fx_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, -do_remove(fx_fs_of(req), parent, name, true));
+}
+
+/* ------------------------------------------------------------ rename */
+
+struct fx_move {
+	struct fx_fs *fs;
+	size_t src_len;
+	const char *dst;
+	int err;
+};
+
+static int fx_move_one(void *arg, const struct fx_list_entry *e)
+{
+	struct fx_move *m = arg;
+	char dst[FX_KEY_BUF * 2];
+
+	snprintf(dst, sizeof(dst), "%s%s", m->dst, e->key + m->src_len);
+	m->err = fx_backend_rename(m->fs->backend, e->key, dst);
+	return m->err;
+}
+
+/* Move every key under directory marker @src to @dst: one call where the
+ * backend renames prefixes, else object by object (copy + delete). */
+static int fx_rename_tree(struct fx_fs *fs, const char *src, const char *dst)
+{
+	struct fx_move m = { fs, strlen(src), dst, 0 };
+	int ret;
+
+	if (fx_backend_caps(fs->backend) & FX_CAP_RENAME_PREFIX)
+		return fx_backend_rename_prefix(fs->backend, src, dst);
+	/* Children before the marker would be simpler to undo, but a listing is
+	 * in key order and the marker sorts first; a failure leaves both trees
+	 * partly filled, and no key is lost. */
+	ret = fx_backend_list_all(fs->backend, src, NULL, fx_move_one, &m);
+	return ret < 0 ? ret : m.err;
+}
+
+static int do_rename(struct fx_fs *fs, fuse_ino_t oldp, const char *oldname, fuse_ino_t newp,
+		     const char *newname, unsigned flags)
+{
+	struct fx_inode *op = fx_itable_get(fs->inodes, oldp), *np = fx_itable_get(fs->inodes, newp);
+	struct fx_inode *in = NULL;
+	char src[FX_KEY_BUF], dst[FX_KEY_BUF], sm[FX_KEY_BUF], dm[FX_KEY_BUF];
+	struct fx_meta meta = { 0 };
+	struct stat sst, dst_st;
+	bool remote = true;
+	int ret, dret;
+
+	if (!op || !np) {
+		ret = -ESTALE;
+		goto out;
+	}
+	if (fs->opt.ro) {
+		ret = -EROFS;
+		goto out;
+	}
+	if (flags & ~(unsigned)RENAME_NOREPLACE) {
+		ret = -EINVAL; /* RENAME_EXCHANGE cannot be done atomically on objects */
+		goto out;
+	}
+	if ((ret = fx_child_key(fs, op, oldname, src)) < 0 ||
+	    (ret = fx_child_key(fs, np, newname, dst)) < 0)
+		goto out;
+	in = fx_itable_child(fs->inodes, op, oldname);
+	if (in) {
+		pthread_mutex_lock(&in->lock);
+		sst = in->st;
+		remote = in->remote;
+		pthread_mutex_unlock(&in->lock);
+	} else if ((ret = fx_probe(fs, src, &sst, &meta)) < 0) {
+		goto out;
+	}
+	dret = fx_probe(fs, dst, &dst_st, &meta);
+	if (dret < 0 && dret != -ENOENT) {
+		ret = dret;
+		goto out;
+	}
+	fx_ns_dir_marker(src, sm, sizeof(sm));
+	fx_ns_dir_marker(dst, dm, sizeof(dm));
+	if (dret == 0) {
+		if (flags & RENAME_NOREPLACE) {
+			ret = -EEXIST;
+			goto out;
+		}
+		if (S_ISDIR(dst_st.st_mode) && !S_ISDIR(sst.st_mode)) {
+			ret = -EISDIR;
+			goto out;
+		}
+		if (!S_ISDIR(dst_st.st_mode) && S_ISDIR(sst.st_mode)) {
+			ret = -ENOTDIR;
+			goto out;
+		}
+		/* Replacing: the target goes first; objects have no atomic replace. */
+		if (S_ISDIR(dst_st.st_mode))
+			ret = fx_dir_empty(fs, dm);
+		if (ret == 0)
+			ret = fx_backend_delete(fs->backend, S_ISDIR(dst_st.st_mode) ? dm : dst);
+		if (ret < 0)
+			goto out;
+	}
+	if (S_ISDIR(sst.st_mode)) {
+		if (strncmp(dm, sm, strlen(sm)) == 0) {
+			ret = -EINVAL; /* into its own subtree */
+			goto out;
+		}
+		ret = fx_rename_tree(fs, sm, dm);
+	} else if (remote) {
+		ret = fx_backend_rename(fs->backend, src, dst);
+	}
+	if (ret == 0 && in)
+		ret = fx_itable_move(fs->inodes, in, np, newname);
+	else if (ret == 0) {
+		struct fx_inode *victim = fx_itable_child(fs->inodes, np, newname);
+
+		if (victim) {
+			fx_itable_detach(fs->inodes, victim);
+			fx_itable_put(fs->inodes, victim);
+		}
+	}
+out:
+	fx_meta_clear(&meta);
+	fx_itable_put(fs->inodes, in);
+	fx_itable_put(fs->inodes, op);
+	fx_itable_put(fs->inodes, np);
+	return ret;
+}
+
+static void fx_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+			 const char *newname, unsigned int flags)
+{
+	fuse_reply_err(req, -do_rename(fx_fs_of(req), parent, name, newparent, newname, flags));
+}
+
+static void fx_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	(void)newname;
+	fx_fs_of(req);
+	fuse_reply_err(req, ENOTSUP); /* objects have one name each */
+}
+
+/* ------------------------------------------------------------ symlinks */
+
+static int do_symlink(struct fx_fs *fs, fuse_req_t req, const char *target, fuse_ino_t parent_ino,
+		      const char *name, struct fuse_entry_param *e)
+{
+	struct fx_inode *parent = fx_itable_get(fs->inodes, parent_ino), *in;
+	char key[FX_KEY_BUF], *path = NULL;
+	struct fx_meta meta = { 0 };
+	size_t len = strlen(target);
+	struct stat st;
+	int ret, fd = -1;
+
+	if (!parent)
+		return -ESTALE;
+	if (fs->opt.ro) {
+		ret = -EROFS;
+		goto out;
+	}
+	if ((ret = fx_child_key(fs, parent, name, key)) < 0)
+		goto out;
+	/* The target is the object's body, as s3fs stores it, so either reads
+	 * the other's links. */
+	if ((fd = fx_staging_create(fs->staging_dir, &path)) < 0) {
+		ret = fd;
+		goto out;
+	}
+	if (pwrite(fd, target, len, 0) != (ssize_t)len) {
+		ret = -EIO;
+		goto out;
+	}
+	fx_new_stat(fs, req, S_IFLNK | 0777, &st);
+	st.st_size = (off_t)len;
+	if ((ret = fx_ns_meta_from_stat(&meta, &st)) < 0 ||
+	    (ret = fx_backend_put(fs->backend, key, fd, len, &meta, NULL)) < 0)
+		goto out;
+	in = fx_new_child(fs, parent, name, &st, &meta, true);
+	if (!in) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	fx_entry_of(fs, in, e);
+	fx_itable_lookup(fs->inodes, in);
+	fx_itable_put(fs->inodes, in);
+out:
+	fx_staging_drop(fd, path);
+	fx_meta_clear(&meta);
+	fx_itable_put(fs->inodes, parent);
+	return ret;
+}
+
+static void fx_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int ret = do_symlink(fx_fs_of(req), req, link, parent, name, &e);
+
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void fx_op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fx_fs *fs = fx_fs_of(req);
+	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
+	char key[FX_KEY_BUF], target[PATH_MAX + 1];
+	ssize_t n = -ESTALE;
+
+	if (in && (n = fx_key(fs, in, key)) == 0)
+		n = fx_backend_get(fs->backend, key, 0, target, PATH_MAX);
+	fx_itable_put(fs->inodes, in);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	target[n] = '\0';
+	fuse_reply_readlink(req, target);
+}
+
+/* ------------------------------------------------------------ files */
+
+static void fx_file_reply_open(fuse_req_t req, struct fx_fs *fs, struct fx_inode *in,
+			       struct fuse_file_info *fi, struct fuse_entry_param *e)
+{
+	struct fx_file *f = malloc(sizeof(*f));
+
+	if (!f) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fx_itable_ref(fs->inodes, in);
+	f->in = in;
+	f->flags = fi->flags;
+	fi->fh = (uintptr_t)f;
+	pthread_mutex_lock(&in->lock);
+	in->open_count++;
+	pthread_mutex_unlock(&in->lock);
+	if (e) {
+		fx_itable_lookup(fs->inodes, in);
+		if (fuse_reply_create(req, e, fi) == -ENOENT)
+			fx_itable_forget(fs->inodes, in->ino, 1);
+	} else {
+		fuse_reply_open(req, fi);
+	}
+}
+
+static int do_open(struct fx_fs *fs, struct fx_inode *in, int flags)
+{
+	bool writing = (flags & O_ACCMODE) != O_RDONLY;
+	int ret;
+
+	if (writing && fs->opt.ro)
+		return -EROFS;
+	if ((ret = fx_refresh(fs, in)) < 0)
+		return ret;
+	if (!writing && !(flags & O_TRUNC))
+		return 0;
+	if ((ret = fx_stage(fs, in, !(flags & O_TRUNC))) < 0)
+		return ret;
+	if (flags & O_TRUNC) {
+		pthread_mutex_lock(&in->lock);
+		if (in->st.st_size != 0 && ftruncate(in->stage_fd, 0) < 0) {
+			ret = -errno;
+		} else {
+			in->st.st_size = 0;
+			in->st.st_blocks = 0;
+			in->st.st_mtim = in->st.st_ctim = fx_wall();
+			in->dirty_seq++;
+		}
+		pthread_mutex_unlock(&in->lock);
+	}
+	return ret;
+}
+
+static void fx_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fx_fs *fs = fx_fs_of(req);
+	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
+	int ret = in ? do_open(fs, in, fi->flags) : -ESTALE;
+
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fx_file_reply_open(req, fs, in, fi, NULL);
+	fx_itable_put(fs->inodes, in);
+}
+
+static void fx_op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mode_t mode,
+			 struct fuse_file_info *fi)
+{
+	struct fx_fs *fs = fx_fs_of(req);
+	struct fx_inode *parent = fx_itable_get(fs->inodes, parent_ino), *in = NULL;
+	struct fuse_entry_param e;
+	struct fx_meta meta = { 0 };
+	char key[FX_KEY_BUF];
+	struct stat st;
+	int ret;
+
+	if (!parent) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	ret = fs->opt.ro ? -EROFS : fx_child_key(fs, parent, name, key);
+	if (ret == 0) {
+		fx_new_stat(fs, req, S_IFREG | (mode & 07777), &st);
+		in = fx_new_child(fs, parent, name, &st, &meta, false);
+		ret = in ? fx_stage(fs, in, false) : -ENOMEM;
+	}
+	if (ret == 0) {
+		/* Publish even an empty file at close, as a plain directory would show it. */
+		pthread_mutex_lock(&in->lock);
+		in->dirty_seq++;
+		pthread_mutex_unlock(&in->lock);
+		fx_entry_of(fs, in, &e);
+		fx_file_reply_open(req, fs, in, fi, &e);
+	} else {
+		if (in)
+			fx_itable_detach(fs->inodes, in);
+		fuse_reply_err(req, -ret);
+	}
+	fx_itable_put(fs->inodes, in);
+	fx_itable_put(fs->inodes, parent);
+}
+
+static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct fx_fs *fs = fx_fs_of(req);
+	struct fx_inode *in = ((struct fx_file *)(uintptr_t)fi->fh)->in;
+	char key[FX_KEY_BUF], *buf = malloc(size ? size : 1);
+	ssize_t n;
+	int fd;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_lock(&in->lock);
+	fd = fx_staged(in) ? dup(in->stage_fd) : -1; /* stays valid if unstaged meanwhile */
+	pthread_mutex_unlock(&in->lock);
+	if (fd >= 0) {
+		n = pread(fd, buf, size, off);
+		n = n < 0 ? -errno : n;
+		close(fd);
+	} else {
+		n = fx_key(fs, in, key);
+		if (n == 0)
+			n = fx_backend_get(fs->backend, key, (uint64_t)off, buf, size);
+	}
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void fx_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+			struct fuse_file_info *fi)
+{
+	struct fx_fs *fs = fx_fs_of(req);
+	struct fx_file *f = (struct fx_file *)(uintptr_t)fi->fh;
+	struct fx_inode *in = f->in;
+	ssize_t n;
+
+	(void)ino;
+	(void)fs;
+	pthread_mutex_lock(&in->lock);
+	if (!fx_staged(in)) {
+		n = -EBADF; /* opened read-only */
+	} else {
+		if (f->flags & O_APPEND)
+			off = in->st.st_size;
+		n = pwrite(in->stage_fd, buf, size, off);
+		if (n < 0) {
+			n = -errno;
+		} else {
+			if (off + n > in->st.st_size) {
+				in->st.st_size = off + n;
+				in->st.st_blocks = (in->st.st_size + 511) / 512;
+			}
+			in->st.st_mtim = in->st.st_ctim = fx_wall();
+			in->dirty_seq++;
+		}
+	}
+	pthread_mutex_unlock(&in->lock);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void fx_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fx_fs *fs = fx_fs_of(req);
+
+	(void)ino;
+	fuse_reply_err(req, -fx_publish(fs, ((struct fx_file *)(uintptr_t)fi->fh)->in));
+}
+
+static void fx_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)datasync;
+	fx_op_flush(req, ino, fi);
+}
+
+static void fx_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fx_fs *fs = fx_fs_of(req);
+	struct fx_file *f = (struct fx_file *)(uintptr_t)fi->fh;
+	struct fx_inode *in = f->in;
+
+	(void)ino;
+	fx_publish(fs, in); /* a failure was reported at flush; the data stays staged */
+	pthread_mutex_lock(&in->lock);
+	in->open_count--;
+	pthread_mutex_unlock(&in->lock);
+	fx_unstage_if_idle(in);
+	fx_itable_put(fs->inodes, in);
+	free(f);
+	fuse_reply_err(req, 0);
+}
+
+static void fx_op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fx_fs *fs = fx_fs_of(req);
+	struct statvfs sv;
+	int ret = fx_backend_statfs(fs->backend, &sv);
+
+	(void)ino;
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	sv.f_namemax = FX_NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* ------------------------------------------------------------ xattrs */
+
+/* User xattrs live in metadata "xattr" as a JSON object of base64 values. */
+static json_t *fx_xattrs_load(const struct fx_inode *in)
+{
+	const char *text = fx_meta_get(&in->meta, FX_XATTR_META);
+	json_t *obj = text ? json_loads(text, 0, NULL) : NULL;
+
+	if (obj && !json_is_object(obj)) {
+		json_decref(obj);
+		obj = NULL;
+	}
+	return obj ? obj : json_object();
+}
+
+static int fx_xattrs_store(struct fx_inode *in, json_t *obj)
+{
+	char *text;
+	int ret;
+
+	if (json_object_size(obj) == 0) {
+		fx_meta_unset(&in->meta, FX_XATTR_META);
+		return 0;
+	}
+	text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!text)
+		return -ENOMEM;
+	ret = strlen(text) > FX_XATTR_MAX ? -ENOSPC : fx_meta_set(&in->meta, FX_XATTR_META, text);
+	free(text);
+	return ret;
+}
+
+static bool fx_xattr_user(const char *name)
+{
+	return strncmp(name, "user.", 5) == 0 && name[5];
+}
+
+static void fx_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			   size_t size, int flags)
+{
+	struct fx_fs *fs = fx_fs_of(req);
+	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
+	char *b64 = NULL;
+	json_t *obj = NULL;
+	int ret = 0;
+
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (fs->opt.ro)
+		ret = -EROFS;
+	else if (!fx_xattr_user(name))
+		ret = -ENOTSUP;
+	else if (size > FX_XATTR_MAX)
+		ret = -E2BIG;
+	else
+		ret = fx_refresh(fs, in);
+	if (ret == 0) {
+		size_t b64_len = sodium_base64_ENCODED_LEN(size, sodium_base64_VARIANT_ORIGINAL);
+
+		b64 = malloc(b64_len);
+		ret = b64 ? 0 : -ENOMEM;
+		if (b64)
+			sodium_bin2base64(b64, b64_len, (const unsigned char *)value, size,
+					  sodium_base64_VARIANT_ORIGINAL);
+	}
+	if (ret == 0) {
+		pthread_mutex_lock(&in->lock);
+		obj = fx_xattrs_load(in);
+		if ((flags & XATTR_CREATE) && json_object_get(obj, name))
+			ret = -EEXIST;
+		else if ((flags & XATTR_REPLACE) && !json_object_get(obj, name))
+			ret = -ENODATA;
+		else if (json_object_set_new(obj, name, json_string(b64)) < 0)
+			ret = -ENOMEM;
+		else
+			ret = fx_xattrs_store(in, obj);
+		pthread_mutex_unlock(&in->lock);
+	}
+	if (ret == 0)
+		ret = fx_publish_meta(fs, in);
+	json_decref(obj);
+	free(b64);
+	fx_itable_put(fs->inodes, in);
+	fuse_reply_err(req, -ret);
+}
+
+static void fx_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct fx_fs *fs = fx_fs_of(req);
+	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
+	unsigned char *value = NULL;
+	size_t len = 0;
+	json_t *obj;
+	int ret = 0;
+
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (!fx_xattr_user(name) || (ret = fx_refresh(fs, in)) < 0) {
+		fx_itable_put(fs->inodes, in);
+		fuse_reply_err(req, ret < 0 ? -ret : ENODATA);
+		return;
+	}
+	pthread_mutex_lock(&in->lock);
+	obj = fx_xattrs_load(in);
+	pthread_mutex_unlock(&in->lock);
+	{
+		const char *b64 = json_string_value(json_object_get(obj, name));
+		size_t cap = b64 ? strlen(b64) : 0;
+
+		if (!b64)
+			ret = -ENODATA;
+		else if (!(value = malloc(cap + 1)))
+			ret = -ENOMEM;
+		else if (sodium_base642bin(value, cap + 1, b64, cap, NULL, &len, NULL,
+					   sodium_base64_VARIANT_ORIGINAL) < 0)
+			ret = -EIO;
+	}
+	json_decref(obj);
+	fx_itable_put(fs->inodes, in);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, (const char *)value, len);
+	free(value);
+}
+
+static void fx_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fx_fs *fs = fx_fs_of(req);
+	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
+	const char *name;
+	json_t *obj, *v;
+	char *buf;
+	size_t len = 0;
+	int ret;
+
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	ret = fx_refresh(fs, in);
+	pthread_mutex_lock(&in->lock);
+	obj = fx_xattrs_load(in);
+	pthread_mutex_unlock(&in->lock);
+	fx_itable_put(fs->inodes, in);
+	json_object_foreach(obj, name, v)
+		len += strlen(name) + 1;
+	buf = malloc(len + 1);
+	if (ret == 0 && !buf)
+		ret = -ENOMEM;
+	if (ret == 0) {
+		size_t pos = 0;
+
+		json_object_foreach(obj, name, v) {
+			memcpy(buf + pos, name, strlen(name) + 1);
+			pos += strlen(name) + 1;
+		}
+	}
+	json_decref(obj);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, len);
+	free(buf);
+}
+
+static void fx_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct fx_fs *fs = fx_fs_of(req);
+	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
+	json_t *obj;
+	int ret = 0;
+
+	if (!in) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (fs->opt.ro)
+		ret = -EROFS;
+	else if (!fx_xattr_user(name))
+		ret = -ENODATA;
+	else
+		ret = fx_refresh(fs, in);
+	if (ret == 0) {
+		pthread_mutex_lock(&in->lock);
+		obj = fx_xattrs_load(in);
+		ret = json_object_del(obj, name) < 0 ? -ENODATA : fx_xattrs_store(in, obj);
+		pthread_mutex_unlock(&in->lock);
+		json_decref(obj);
+	}
+	if (ret == 0)
+		ret = fx_publish_meta(fs, in);
+	fx_itable_put(fs->inodes, in);
+	fuse_reply_err(req, -ret);
+}
+
+/* ------------------------------------------------------------ session */
+
+static const struct fuse_lowlevel_ops fx_ops = {
+	.init = fx_op_init,
+	.lookup = fx_op_lookup,
+	.forget = fx_op_forget,
+	.forget_multi = fx_op_forget_multi,
+	.getattr = fx_op_getattr,
+	.setattr = fx_op_setattr,
+	.readlink = fx_op_readlink,
+	.mkdir = fx_op_mkdir,
+	.unlink = fx_op_unlink,
+	.rmdir = fx_op_rmdir,
+	.symlink = fx_op_symlink,
+	.rename = fx_op_rename,
+	.link = fx_op_link,
+	.open = fx_op_open,
+	.read = fx_op_read,
+	.write = fx_op_write,
+	.flush = fx_op_flush,
+	.release = fx_op_release,
+	.fsync = fx_op_fsync,
+	.opendir = fx_op_opendir,
+	.readdir = fx_op_readdir,
+	.readdirplus = fx_op_readdirplus,
+	.releasedir = fx_op_releasedir,
+	.statfs = fx_op_statfs,
+	.setxattr = fx_op_setxattr,
+	.getxattr = fx_op_getxattr,
+	.listxattr = fx_op_listxattr,
+	.removexattr = fx_op_removexattr,
+	.create = fx_op_create,
+};
+
+int fx_fs_new(struct fx_backend *b, const struct fx_fs_options *opt, const char *cache_dir,
+	      struct fx_fs **out, struct fx_diag *d)
+{
+	struct fx_fs *fs = calloc(1, sizeof(*fs));
+	struct timespec now = fx_wall();
+	int ret;
+
+	if (!fs)
+		return -ENOMEM;
+	fs->backend = b;
+	fs->opt = *opt;
+	fs->defaults.uid = opt->uid;
+	fs->defaults.gid = opt->gid;
+	fs->defaults.umask = opt->umask;
+	fs->defaults.dir_mtime_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+	fs->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	fs->inodes = fx_itable_new();
+	if (fs->devnull < 0 || !fs->inodes) {
+		ret = fs->devnull < 0 ? -errno : -ENOMEM;
+		fx_diag_set(d, ret, NULL, "cannot set up the filesystem (%s)", fx_strerror(ret));
+		goto fail;
+	}
+	ret = fx_staging_init(cache_dir, fs->staging_dir, sizeof(fs->staging_dir), d);
+	if (ret < 0)
+		goto fail;
+	/* The bucket root has no marker of its own: mount-time defaults. */
+	{
+		struct fx_inode *root = fx_itable_get(fs->inodes, FX_ROOT_INO);
+
+		fx_ns_stat(&root->st, NULL, true, 0, 0, &fs->defaults);
+		root->st.st_ino = FX_ROOT_INO;
+		fx_itable_put(fs->inodes, root);
+	}
+	*out = fs;
+	return 0;
+fail:
+	fx_fs_free(fs);
+	return ret;
+}
+
+void fx_fs_free(struct fx_fs *fs)
+{
+	if (!fs)
+		return;
+	fx_itable_free(fs->inodes);
+	if (fs->devnull >= 0)
+		close(fs->devnull);
+	free(fs);
+}
+
+/* Append "-o NAME=VALUE" to @args with commas in VALUE escaped. */
+static int fx_add_opt(struct fuse_args *args, const char *name, const char *value)
+{
+	char buf[PATH_MAX * 2 + 64], *w = buf;
+	const char *end = buf + sizeof(buf) - 3;
+
+	w += snprintf(buf, sizeof(buf), "-o%s%s", name, value ? "=" : "");
+	for (; value && *value && w < end; value++) {
+		if (*value == ',' || *value == '\\')
+			*w++ = '\\';
+		*w++ = *value;
+	}
+	*w = '\0';
+	return fuse_opt_add_arg(args, buf);
+}
+
+int fx_fs_run(struct fx_fs *fs, const char *fsname, const char *mountpoint, bool foreground,
+	      struct fx_diag *d)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config *loop = NULL;
+	struct fuse_session *se = NULL;
+	int ret = -ENOMEM;
+
+	if (fuse_opt_add_arg(&args, "rustfx") || fx_add_opt(&args, "fsname", fsname) ||
+	    fx_add_opt(&args, "subtype", "rustfx") ||
+	    (fs->opt.ro && fx_add_opt(&args, "ro", NULL)) ||
+	    (fs->opt.allow_other && fx_add_opt(&args, "allow_other", NULL)) ||
+	    (fs->opt.default_permissions && fx_add_opt(&args, "default_permissions", NULL)))
+		goto out;
+	se = fuse_session_new(&args, &fx_ops, sizeof(fx_ops), fs);
+	if (!se) {
+		fx_diag_set(d, -EINVAL, "run with -v for details", "cannot create the FUSE session");
+		ret = -EINVAL;
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se) != 0) {
+		ret = -errno;
+		goto out_session;
+	}
+	if (fuse_session_mount(se, mountpoint) != 0) {
+		ret = -EIO;
+		fx_diag_set(d, -FX_EMOUNTPOINT,
+			    "check that /dev/fuse exists, fuse3 is installed, and the mount point is an empty directory not already mounted",
+			    "cannot mount at %s", mountpoint);
+		goto out_signals;
+	}
+	if (fuse_daemonize(foreground) != 0) {
+		ret = -errno ? -errno : -EIO;
+		fx_diag_set(d, ret, NULL, "cannot detach into the background");
+		goto out_unmount;
+	}
+	fx_info("mounted %s at %s", fsname, mountpoint);
+	loop = fuse_loop_cfg_create();
+	if (!loop) {
+		ret = -ENOMEM;
+		goto out_unmount;
+	}
+	fuse_loop_cfg_set_clone_fd(loop, 0);
+	fuse_loop_cfg_set_max_threads(loop, 16);
+	ret = fuse_session_loop_mt(se, loop);
+	ret = ret < 0 ? ret : 0;
+	fx_info("unmounting %s", mountpoint);
+	fuse_loop_cfg_destroy(loop);
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out:
+	fuse_opt_free_args(&args);
+	return ret;
+}

@@ -1,0 +1,509 @@
+/*
+ * cli.c - the rustfx command line (see cli.h).
+ *
+ * Exit codes: 0 ok, 1 recoverable, 2 invalid input, >=64 system (sysexits.h),
+ * chosen by fx_exit_code() from the error that stopped the command.
+ */
+#define FX_LOG_MODULE "cli"
+#include "tools/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "backends/backend.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "fs/fs.h"
+#include "fs/options.h"
+#include "tools/completion.h"
+
+extern char **environ;
+
+struct fx_cli {
+	const char *config_path; /* -c */
+	int verbose;             /* -v count */
+	bool json;               /* --json */
+};
+
+static const struct fx_conf_key *const fx_cli_tables[] = { fx_core_conf_keys, fx_fs_conf_keys, NULL };
+
+static int fx_fail(const struct fx_diag *d)
+{
+	fx_diag_print(d, stderr);
+	return fx_exit_code(d->err);
+}
+
+static int fx_usage_error(const char *hint, const char *fmt, const char *arg)
+{
+	struct fx_diag d = { 0 };
+
+	fx_diag_set(&d, -FX_EUSAGE, hint, fmt, arg);
+	return fx_fail(&d);
+}
+
+static void fx_print_help(FILE *f)
+{
+	fprintf(f,
+		"rustfx - mount object-storage buckets as a directory\n\n"
+		"usage: rustfx [GLOBAL OPTIONS] COMMAND [ARGS]\n\n"
+		"commands:\n"
+		"  mount       mount URL at MOUNTPOINT (rustfx mount --help)\n"
+		"  umount      unmount MOUNTPOINT\n"
+		"  health      check a backend and a mount (arrives with F6)\n"
+		"  sync        copy between local paths and buckets (arrives with F6)\n"
+		"  config      print the resolved configuration: config print [--json]\n"
+		"  completion  print a shell completion script: completion bash|zsh|fish\n\n"
+		"global options:\n"
+		"  -c, --config PATH  configuration file (default: $RUSTFX_CONFIG, ./rustfx.toml,\n"
+		"                     $XDG_CONFIG_HOME/rustfx/rustfx.toml, /etc/rustfx/rustfx.toml)\n"
+		"  -v, --verbose      more log output; repeat for more (-vv)\n"
+		"      --json         machine-readable output where a command has it\n"
+		"  -h, --help         this help\n"
+		"      --version      print the version\n\n"
+		"URLs: file:///abs/dir (a local directory as a bucket), mem://NAME (tests)\n"
+		"environment: RUSTFX_<TABLE>_<KEY> overrides rustfx.toml; RUSTFX_LOG or RUST_LOG\n"
+		"             set the log filter, e.g. RUST_LOG=info,fs=debug\n");
+}
+
+static void fx_print_opt_help(void *arg, const struct fx_conf_key *k)
+{
+	FILE *f = arg;
+	char left[64];
+
+	if (!k->mount_opt)
+		return;
+	snprintf(left, sizeof(left), "%s%s", k->mount_opt, k->type == FX_CONF_BOOL ? "" : "=VALUE");
+	fprintf(f, "  %-24s %s", left, k->help);
+	if (k->def && k->type != FX_CONF_BOOL)
+		fprintf(f, " (default %s)", k->def);
+	fprintf(f, "\n");
+}
+
+static void fx_print_mount_help(FILE *f)
+{
+	struct fx_config *cfg = fx_config_new(fx_cli_tables);
+
+	fprintf(f,
+		"usage: rustfx mount [-f] [-o OPTIONS] URL MOUNTPOINT\n\n"
+		"  -f            stay in the foreground (logs to stderr); default: daemonize\n"
+		"  -o OPTIONS    comma-separated mount options; boolean X also as no_X\n\n"
+		"mount options:\n");
+	if (cfg)
+		fx_config_each_key(cfg, fx_print_opt_help, f);
+	fprintf(f, "\nfstab words such as defaults,_netdev,nofail,noauto,user are accepted and ignored.\n"
+		   "fstab: URL MOUNTPOINT fuse.rustfx defaults,_netdev,OPTIONS 0 0\n");
+	fx_config_free(cfg);
+}
+
+/* Default cache directory: $XDG_CACHE_HOME/rustfx or ~/.cache/rustfx. */
+static void fx_default_cache_dir(char *buf, size_t n)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+
+	if (xdg && xdg[0] == '/')
+		snprintf(buf, n, "%s/rustfx", xdg);
+	else if (home && home[0] == '/')
+		snprintf(buf, n, "%s/.cache/rustfx", home);
+	else
+		snprintf(buf, n, "/var/cache/rustfx");
+}
+
+/* Build the configuration: defaults, file, env, then -v and -o flags. */
+static int fx_load_config(const struct fx_cli *cli, const char *mount_opts, struct fx_config **out,
+			  struct fx_diag *d)
+{
+	struct fx_config *cfg = fx_config_new(fx_cli_tables);
+	const char *filter = getenv("RUSTFX_LOG");
+	char path[PATH_MAX], cache_dir[PATH_MAX];
+	int ret;
+
+	if (!cfg) {
+		fx_diag_set(d, -ENOMEM, NULL, "out of memory");
+		return -ENOMEM;
+	}
+	fx_default_cache_dir(cache_dir, sizeof(cache_dir));
+	if ((ret = fx_config_set_default(cfg, "cache.dir", cache_dir)) < 0)
+		goto fail;
+	ret = fx_config_find_file(cli->config_path, path, sizeof(path), d);
+	if (ret < 0 || (ret == 1 && (ret = fx_config_load_file(cfg, path, d)) < 0))
+		goto fail;
+	if ((ret = fx_config_load_env(cfg, environ, d)) < 0)
+		goto fail;
+	if (!filter)
+		filter = getenv("RUST_LOG");
+	if (filter && (ret = fx_config_set(cfg, "log.level", filter, FX_SRC_ENV,
+					   getenv("RUSTFX_LOG") ? "env RUSTFX_LOG" : "env RUST_LOG", d)) < 0)
+		goto fail;
+	if (mount_opts && (ret = fx_options_apply(cfg, mount_opts, d)) < 0)
+		goto fail;
+	*out = cfg;
+	return 0;
+fail:
+	fx_config_free(cfg);
+	if (ret == -ENOMEM)
+		fx_diag_set(d, ret, NULL, "out of memory");
+	return ret;
+}
+
+/* ------------------------------------------------------------ mount */
+
+struct fx_mount_args {
+	bool foreground;
+	char *opts; /* all -o joined with ',' (malloc'd) */
+	const char *url, *mountpoint;
+};
+
+static int fx_join_opts(char **opts, const char *more)
+{
+	size_t old = *opts ? strlen(*opts) : 0;
+	char *p = realloc(*opts, old + strlen(more) + 2);
+
+	if (!p)
+		return -ENOMEM;
+	if (old)
+		p[old++] = ',';
+	strcpy(p + old, more);
+	*opts = p;
+	return 0;
+}
+
+static int fx_check_mountpoint(const char *mp, struct fx_diag *d)
+{
+	struct stat st;
+
+	if (stat(mp, &st) < 0) {
+		int err = errno;
+
+		fx_diag_set(d, -FX_EMOUNTPOINT, err == ENOENT ? "create it first: mkdir -p MOUNTPOINT" : NULL,
+			    "mount point %s is not usable (%s)", mp, strerror(err));
+		return -FX_EMOUNTPOINT;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fx_diag_set(d, -FX_EMOUNTPOINT, "mount on a directory", "mount point %s is not a directory",
+			    mp);
+		return -FX_EMOUNTPOINT;
+	}
+	return 0;
+}
+
+static int fx_absolute(const char *path, char *out, size_t n)
+{
+	char cwd[PATH_MAX];
+
+	if (path[0] == '/')
+		return (size_t)snprintf(out, n, "%s", path) < n ? 0 : -ENAMETOOLONG;
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	return (size_t)snprintf(out, n, "%s/%s", cwd, path) < n ? 0 : -ENAMETOOLONG;
+}
+
+static int fx_do_mount(const struct fx_cli *cli, const struct fx_mount_args *ma)
+{
+	struct fx_diag d = { 0 };
+	struct fx_config *cfg = NULL;
+	struct fx_backend *backend = NULL;
+	struct fx_fs *fs = NULL;
+	struct fx_fs_options opt;
+	char mountpoint[PATH_MAX], cache_dir[PATH_MAX], base[PATH_MAX];
+	const char *logfile;
+	enum fx_log_sink sink;
+	int ret;
+
+	if ((ret = fx_load_config(cli, ma->opts, &cfg, &d)) < 0)
+		goto out;
+	if ((ret = fx_options_resolve(cfg, &opt, &d)) < 0)
+		goto out;
+	if ((ret = fx_check_mountpoint(ma->mountpoint, &d)) < 0)
+		goto out;
+	if ((ret = fx_absolute(ma->mountpoint, mountpoint, sizeof(mountpoint))) < 0 ||
+	    (ret = fx_absolute(fx_config_str(cfg, "cache.dir"), base, sizeof(base))) < 0) {
+		fx_diag_set(&d, ret, NULL, "cannot resolve paths (%s)", fx_strerror(ret));
+		goto out;
+	}
+	/* One cache subdirectory per backend URL. */
+	if ((size_t)snprintf(cache_dir, sizeof(cache_dir), "%.*s/%016llx", PATH_MAX - 32, base,
+			     (unsigned long long)XXH3_64bits(ma->url, strlen(ma->url))) >= sizeof(cache_dir)) {
+		ret = -ENAMETOOLONG;
+		fx_diag_set(&d, ret, "choose a shorter cache_dir", "cache_dir %s is too long", base);
+		goto out;
+	}
+
+	logfile = fx_config_str(cfg, "log.file");
+	/* A daemon's stderr goes to /dev/null: it logs to a file or syslog. */
+	if (logfile)
+		sink = FX_LOG_FILE;
+	else if (!ma->foreground || fx_config_bool(cfg, "log.syslog"))
+		sink = FX_LOG_SYSLOG;
+	else
+		sink = FX_LOG_STDERR;
+	ret = fx_log_setup(fx_config_str(cfg, "log.level"), fx_config_bool(cfg, "log.json"), sink,
+			   logfile, &d);
+	if (ret < 0)
+		goto out;
+	fx_log_bump(cli->verbose);
+
+	ret = fx_backend_open(ma->url, &backend, &d);
+	if (ret < 0) {
+		/* A URL that names nothing is bad input, not a system failure. */
+		if (ret == -ENOENT || ret == -ENOTDIR)
+			d.err = -FX_EBADURL;
+		goto out;
+	}
+	if ((ret = fx_fs_new(backend, &opt, cache_dir, &fs, &d)) < 0)
+		goto out;
+	ret = fx_fs_run(fs, ma->url, mountpoint, ma->foreground, &d);
+out:
+	fx_fs_free(fs);
+	fx_backend_close(backend);
+	fx_config_free(cfg);
+	fx_log_shutdown();
+	return ret < 0 ? fx_fail(&d) : 0;
+}
+
+static int fx_cmd_mount(const struct fx_cli *cli, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "options", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct fx_mount_args ma = { 0 };
+	int c, ret;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+fo:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			ma.foreground = true;
+			break;
+		case 'o':
+			if (fx_join_opts(&ma.opts, optarg) < 0)
+				return EX_OSERR;
+			break;
+		case 'h':
+			fx_print_mount_help(stdout);
+			free(ma.opts);
+			return 0;
+		default:
+			free(ma.opts);
+			return fx_usage_error("see 'rustfx mount --help'", "bad option for mount%s", "");
+		}
+	}
+	if (argc - optind != 2) {
+		free(ma.opts);
+		return fx_usage_error("usage: rustfx mount [-f] [-o OPTIONS] URL MOUNTPOINT, e.g. "
+				      "rustfx mount file:///srv/bucket /mnt/bucket",
+				      "mount needs a URL and a mount point%s", "");
+	}
+	ma.url = argv[optind];
+	ma.mountpoint = argv[optind + 1];
+	ret = fx_do_mount(cli, &ma);
+	free(ma.opts);
+	return ret;
+}
+
+int fx_cli_mount_helper(int argc, char **argv)
+{
+	struct fx_cli cli = { 0 };
+	struct fx_mount_args ma = { 0 };
+	int ret = 0;
+
+	/* mount(8) calls: mount.rustfx SOURCE DIR [-sfnv] [-o OPTS] [-t TYPE] */
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-o") == 0 && i + 1 < argc) {
+			if (fx_join_opts(&ma.opts, argv[++i]) < 0)
+				ret = -ENOMEM;
+		} else if (strncmp(a, "-o", 2) == 0 && a[2]) {
+			if (fx_join_opts(&ma.opts, a + 2) < 0)
+				ret = -ENOMEM;
+		} else if (strcmp(a, "-t") == 0 && i + 1 < argc) {
+			i++; /* the type is ours by definition */
+		} else if (strcmp(a, "-f") == 0) {
+			ma.foreground = true;
+		} else if (strcmp(a, "-v") == 0) {
+			cli.verbose++;
+		} else if (strcmp(a, "-n") == 0 || strcmp(a, "-s") == 0) {
+			/* no mtab to skip; sloppy options are accepted anyway */
+		} else if (a[0] == '-') {
+			free(ma.opts);
+			return fx_usage_error("usage: mount.rustfx URL MOUNTPOINT [-o OPTIONS]",
+					      "unknown option '%s'", a);
+		} else if (!ma.url) {
+			ma.url = a;
+		} else if (!ma.mountpoint) {
+			ma.mountpoint = a;
+		} else {
+			free(ma.opts);
+			return fx_usage_error("usage: mount.rustfx URL MOUNTPOINT [-o OPTIONS]",
+					      "unexpected argument '%s'", a);
+		}
+	}
+	if (ret == 0 && (!ma.url || !ma.mountpoint)) {
+		free(ma.opts);
+		return fx_usage_error("usage: mount.rustfx URL MOUNTPOINT [-o OPTIONS]",
+				      "missing URL or mount point%s", "");
+	}
+	ret = ret < 0 ? EX_OSERR : fx_do_mount(&cli, &ma);
+	free(ma.opts);
+	return ret;
+}
+
+/* ------------------------------------------------------------ umount */
+
+static int fx_cmd_umount(int argc, char **argv)
+{
+	struct fx_diag d = { 0 };
+	char mp[PATH_MAX];
+
+	if (argc != 2)
+		return fx_usage_error("usage: rustfx umount MOUNTPOINT", "umount needs a mount point%s", "");
+	if (!realpath(argv[1], mp)) {
+		fx_diag_set(&d, -FX_EMOUNTPOINT, "check the path", "cannot resolve %s (%s)", argv[1],
+			    strerror(errno));
+		return fx_fail(&d);
+	}
+	if (geteuid() == 0) {
+		if (umount2(mp, 0) == 0)
+			return 0;
+		if (errno == EINVAL) {
+			fx_diag_set(&d, -FX_EMOUNTPOINT, "'mount | grep rustfx' lists rustfx mounts",
+				    "%s is not mounted", mp);
+			return fx_fail(&d);
+		}
+		fx_diag_set(&d, -errno,
+			    errno == EBUSY ? "close files and leave directories under it, or use umount -l"
+					   : NULL,
+			    "cannot unmount %s (%s)", mp, strerror(errno));
+		return fx_fail(&d);
+	}
+	execlp("fusermount3", "fusermount3", "-u", mp, (char *)NULL);
+	fx_diag_set(&d, -errno, "install fuse3", "cannot run fusermount3 (%s)", strerror(errno));
+	return fx_fail(&d);
+}
+
+/* ------------------------------------------------------------ the rest */
+
+static int fx_cmd_later(const char *cmd)
+{
+	struct fx_diag d = { 0 };
+
+	fx_diag_set(&d, -FX_ENOTYET, "until then use 'rustfx mount' and ordinary tools (cp, rsync, ls)",
+		    "'rustfx %s' arrives with F6", cmd);
+	return fx_fail(&d);
+}
+
+static int fx_cmd_config(const struct fx_cli *cli, int argc, char **argv)
+{
+	struct fx_diag d = { 0 };
+	struct fx_config *cfg;
+	bool json = cli->json;
+	int ret;
+
+	if (argc < 2 || strcmp(argv[1], "print") != 0)
+		return fx_usage_error("usage: rustfx config print [--json]", "unknown config command '%s'",
+				      argc < 2 ? "" : argv[1]);
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else
+			return fx_usage_error("usage: rustfx config print [--json]",
+					      "unknown argument '%s'", argv[i]);
+	}
+	if ((ret = fx_load_config(cli, NULL, &cfg, &d)) < 0)
+		return fx_fail(&d);
+	ret = fx_config_print(cfg, stdout, json);
+	fx_config_free(cfg);
+	return fx_exit_code(ret);
+}
+
+static int fx_cmd_completion(int argc, char **argv)
+{
+	struct fx_config *cfg;
+	int ret;
+
+	if (argc != 2)
+		return fx_usage_error("usage: rustfx completion bash|zsh|fish",
+				      "completion needs a shell name%s", "");
+	cfg = fx_config_new(fx_cli_tables);
+	if (!cfg)
+		return EX_OSERR;
+	ret = fx_completion_print(cfg, argv[1], stdout);
+	fx_config_free(cfg);
+	if (ret < 0)
+		return fx_usage_error("supported shells: bash, zsh, fish", "unknown shell '%s'", argv[1]);
+	return 0;
+}
+
+int fx_cli_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct fx_cli cli = { 0 };
+	const char *cmd;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+c:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			cli.config_path = optarg;
+			break;
+		case 'v':
+			cli.verbose++;
+			break;
+		case 'J':
+			cli.json = true;
+			break;
+		case 'h':
+			fx_print_help(stdout);
+			return 0;
+		case 'V':
+			printf("rustfx %s\n", FX_VERSION);
+			return 0;
+		default:
+			return fx_usage_error("see 'rustfx --help'", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc) {
+		fx_print_help(stderr);
+		return fx_usage_error("name a command, e.g. 'rustfx mount --help'", "no command given%s", "");
+	}
+	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	if (strcmp(cmd, "mount") == 0)
+		return fx_cmd_mount(&cli, argc, argv);
+	if (strcmp(cmd, "umount") == 0 || strcmp(cmd, "unmount") == 0)
+		return fx_cmd_umount(argc, argv);
+	if (strcmp(cmd, "health") == 0 || strcmp(cmd, "sync") == 0)
+		return fx_cmd_later(cmd);
+	if (strcmp(cmd, "config") == 0)
+		return fx_cmd_config(&cli, argc, argv);
+	if (strcmp(cmd, "completion") == 0)
+		return fx_cmd_completion(argc, argv);
+	if (strcmp(cmd, "help") == 0) {
+		fx_print_help(stdout);
+		return 0;
+	}
+	return fx_usage_error("commands: mount umount health sync config completion; see 'rustfx --help'",
+			      "unknown command '%s'", cmd);
+}

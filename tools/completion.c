@@ -1,0 +1,130 @@
+/*
+ * completion.c - bash, zsh and fish completion (see completion.h).
+ */
+#include "tools/completion.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define FX_COMMANDS "mount umount health sync config completion"
+#define FX_GLOBAL_OPTS "-c --config -v --verbose --json -h --help --version"
+
+static void fx_opt_word(void *arg, const struct fx_conf_key *k)
+{
+	FILE *f = arg;
+
+	if (k->mount_opt)
+		fprintf(f, " %s%s", k->mount_opt, k->type == FX_CONF_BOOL ? "" : "=");
+}
+
+static void fx_fish_opt(void *arg, const struct fx_conf_key *k)
+{
+	FILE *f = arg;
+
+	if (k->mount_opt)
+		fprintf(f, "complete -c rustfx -n '__fish_seen_subcommand_from mount' -s o -x -a '%s%s' -d '%s'\n",
+			k->mount_opt, k->type == FX_CONF_BOOL ? "" : "=", k->section);
+}
+
+static void fx_bash(const struct fx_config *cfg, FILE *f)
+{
+	fprintf(f, "# bash completion for rustfx: source <(rustfx completion bash)\n"
+		   "_rustfx() {\n"
+		   "  local cur prev cmd i\n"
+		   "  cur=\"${COMP_WORDS[COMP_CWORD]}\"\n"
+		   "  prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n"
+		   "  cmd=\"\"\n"
+		   "  for ((i=1; i<COMP_CWORD; i++)); do\n"
+		   "    case \"${COMP_WORDS[i]}\" in -c|--config) ((i++));; -*) ;; *) cmd=\"${COMP_WORDS[i]}\"; break;; esac\n"
+		   "  done\n"
+		   "  case \"$prev\" in\n"
+		   "    -c|--config) COMPREPLY=($(compgen -f -- \"$cur\")); return;;\n"
+		   "    -o)\n"
+		   "      local opts=\"");
+	fx_config_each_key(cfg, fx_opt_word, f);
+	fprintf(f, "\"\n"
+		   "      local head=\"${cur%%,*}\" last=\"${cur##*,}\"\n"
+		   "      [[ \"$cur\" == *,* ]] && head=\"${cur%%,*},\" || head=\"\"\n"
+		   "      COMPREPLY=($(compgen -P \"$head\" -W \"$opts\" -- \"$last\")); compopt -o nospace 2>/dev/null; return;;\n"
+		   "  esac\n"
+		   "  case \"$cmd\" in\n"
+		   "    \"\") COMPREPLY=($(compgen -W \"" FX_COMMANDS " " FX_GLOBAL_OPTS "\" -- \"$cur\"));;\n"
+		   "    mount) COMPREPLY=($(compgen -W \"-f -o --help\" -- \"$cur\")); [[ \"$cur\" != -* ]] && COMPREPLY+=($(compgen -d -- \"$cur\"));;\n"
+		   "    umount) COMPREPLY=($(compgen -d -- \"$cur\"));;\n"
+		   "    config) COMPREPLY=($(compgen -W \"print --json\" -- \"$cur\"));;\n"
+		   "    completion) COMPREPLY=($(compgen -W \"bash zsh fish\" -- \"$cur\"));;\n"
+		   "  esac\n"
+		   "}\n"
+		   "complete -F _rustfx rustfx\n");
+}
+
+static void fx_zsh(const struct fx_config *cfg, FILE *f)
+{
+	fprintf(f, "#compdef rustfx\n"
+		   "# zsh completion for rustfx: rustfx completion zsh > \"${fpath[1]}/_rustfx\"\n"
+		   "_rustfx() {\n"
+		   "  local -a commands mount_opts\n"
+		   "  commands=(\n"
+		   "    'mount:mount URL at MOUNTPOINT'\n"
+		   "    'umount:unmount MOUNTPOINT'\n"
+		   "    'health:check a backend and a mount'\n"
+		   "    'sync:copy between local paths and buckets'\n"
+		   "    'config:print the resolved configuration'\n"
+		   "    'completion:print a shell completion script'\n"
+		   "  )\n"
+		   "  mount_opts=(");
+	fx_config_each_key(cfg, fx_opt_word, f);
+	fprintf(f, ")\n"
+		   "  _arguments -C \\\n"
+		   "    '(-c --config)'{-c,--config}'[configuration file]:file:_files' \\\n"
+		   "    '*'{-v,--verbose}'[more log output]' \\\n"
+		   "    '--json[machine-readable output]' \\\n"
+		   "    '(-h --help)'{-h,--help}'[help]' \\\n"
+		   "    '1:command:->cmd' '*::arg:->args'\n"
+		   "  case $state in\n"
+		   "    cmd) _describe 'command' commands;;\n"
+		   "    args)\n"
+		   "      case $words[1] in\n"
+		   "        mount) _arguments '-f[stay in the foreground]' '*-o[mount options]:option:_values -s , option $mount_opts' '1:url:' '2:mount point:_files -/';;\n"
+		   "        umount) _files -/;;\n"
+		   "        config) _values 'config command' print --json;;\n"
+		   "        completion) _values 'shell' bash zsh fish;;\n"
+		   "      esac;;\n"
+		   "  esac\n"
+		   "}\n"
+		   "compdef _rustfx rustfx\n");
+}
+
+static void fx_fish(const struct fx_config *cfg, FILE *f)
+{
+	fprintf(f, "# fish completion for rustfx: rustfx completion fish | source\n"
+		   "complete -c rustfx -f\n"
+		   "complete -c rustfx -s c -l config -r -d 'configuration file'\n"
+		   "complete -c rustfx -s v -l verbose -d 'more log output'\n"
+		   "complete -c rustfx -l json -d 'machine-readable output'\n"
+		   "complete -c rustfx -s h -l help -d 'help'\n"
+		   "complete -c rustfx -n '__fish_use_subcommand' -a mount -d 'mount URL at MOUNTPOINT'\n"
+		   "complete -c rustfx -n '__fish_use_subcommand' -a umount -d 'unmount MOUNTPOINT'\n"
+		   "complete -c rustfx -n '__fish_use_subcommand' -a health -d 'check a backend and a mount'\n"
+		   "complete -c rustfx -n '__fish_use_subcommand' -a sync -d 'copy between paths and buckets'\n"
+		   "complete -c rustfx -n '__fish_use_subcommand' -a config -d 'print the resolved configuration'\n"
+		   "complete -c rustfx -n '__fish_use_subcommand' -a completion -d 'print a completion script'\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from mount' -s f -d 'stay in the foreground'\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from mount umount' -F\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from config' -a 'print --json'\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'\n");
+	fx_config_each_key(cfg, fx_fish_opt, f);
+}
+
+int fx_completion_print(const struct fx_config *cfg, const char *shell, FILE *f)
+{
+	if (strcmp(shell, "bash") == 0)
+		fx_bash(cfg, f);
+	else if (strcmp(shell, "zsh") == 0)
+		fx_zsh(cfg, f);
+	else if (strcmp(shell, "fish") == 0)
+		fx_fish(cfg, f);
+	else
+		return -EINVAL;
+	return 0;
+}
