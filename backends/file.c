@@ -186,16 +186,18 @@ static int fx_file_info(int fd, struct fx_object_info *out)
 
 /* ------------------------------------------------------------- objects */
 
-/* Open @name in @dirfd read-only if it is the kind @marker asks for. */
-static int fx_file_open_at(const struct fx_file *f, int dirfd, const char *name, bool marker)
+/* Open @name in @dirfd read-only if it is the kind the object @key needs. */
+static int fx_file_open_at(const struct fx_file *f, int dirfd, const char *name,
+			   const char *key)
 {
+	bool marker = key[strlen(key) - 1] == '/';
 	struct stat st, fst;
 	int fd;
 
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
 		return -errno;
 	if (S_ISLNK(st.st_mode))
-		fx_file_hide(f, "", name, "a symlink");
+		fx_file_hide(f, key, "", "a symlink");
 	if (marker ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
 		return -ENOENT;
 	fd = openat(dirfd, name, (marker ? FX_FILE_DIR_FLAGS : O_RDONLY | O_NOFOLLOW | O_CLOEXEC) |
@@ -218,7 +220,7 @@ static int fx_file_open_object(const struct fx_file *f, const char *key)
 
 	fd = fx_file_parent(f, key, 0, &dirfd, name);
 	if (!fd) {
-		fd = fx_file_open_at(f, dirfd, name, key[strlen(key) - 1] == '/');
+		fd = fx_file_open_at(f, dirfd, name, key);
 		close(dirfd);
 	}
 	return fd == -ENOTDIR ? -ENOENT : fd;
@@ -509,7 +511,7 @@ static int fx_file_emit(struct fx_file_walk *w, const char *key, bool is_prefix,
 		return 1;
 	}
 	if (!is_prefix) {
-		fd = fx_file_open_at(w->f, dirfd, name, key[strlen(key) - 1] == '/');
+		fd = fx_file_open_at(w->f, dirfd, name, key);
 		if (fd == -ENOENT)
 			return 0; /* gone since the directory was read */
 		if (fd < 0)
@@ -604,7 +606,8 @@ static int fx_file_read_dir(const struct fx_file_walk *w, int dirfd, const char 
 		free(v);
 		return err;
 	}
-	qsort(v, n, sizeof(*v), fx_file_dirent_cmp);
+	if (n)
+		qsort(v, n, sizeof(*v), fx_file_dirent_cmp);
 	*out = v;
 	*n_out = n;
 	return 0;

@@ -43,6 +43,7 @@ int fx_exit_code(int err)
 	case FX_ENOTYET:
 	case EINVAL:
 	case ENAMETOOLONG:
+	case EISDIR:
 		return FX_EXIT_INVALID;
 	case EAGAIN:
 	case EBUSY:

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,7 @@ int fx_ns_parse_mtime(const char *text, int64_t *out_ns)
 	char *end;
 	long long sec;
 	int64_t ns = 0, scale = 100000000;
+	bool negative = text[0] == '-'; /* "-0.5" has a zero, unsigned integer part */
 
 	errno = 0;
 	sec = strtoll(text, &end, 10);
@@ -88,7 +90,7 @@ int fx_ns_parse_mtime(const char *text, int64_t *out_ns)
 	}
 	if (*end != '\0')
 		return -EINVAL;
-	*out_ns = (int64_t)sec * 1000000000 + (sec < 0 ? -ns : ns);
+	*out_ns = (int64_t)sec * 1000000000 + (negative ? -ns : ns);
 	return 0;
 }
 
@@ -120,8 +122,10 @@ void fx_ns_stat(struct stat *st, const struct fx_meta *meta, bool is_dir, uint64
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
 	if (meta && fx_meta_ulong(meta, "mode", 0177777, &mode) == 0) {
-		if (!(mode & S_IFMT))
-			mode |= S_IFREG;
+		/* Only files, directories and symlinks exist here: a hostile bucket
+		 * must not show device nodes, FIFOs or sockets. */
+		if (!S_ISREG(mode) && !S_ISDIR(mode) && !S_ISLNK(mode))
+			mode = (mode & ~(unsigned long)S_IFMT) | S_IFREG;
 		/* A marker is a directory whatever its mode says; an object is not. */
 		if (is_dir)
 			mode = (mode & ~(unsigned long)S_IFMT) | S_IFDIR;
@@ -163,7 +167,10 @@ int fx_ns_meta_from_stat(struct fx_meta *meta, const struct stat *st)
 	snprintf(buf, sizeof(buf), "%u", (unsigned)st->st_gid);
 	if ((ret = fx_meta_set(meta, "gid", buf)) < 0)
 		return ret;
-	if (st->st_mtim.tv_nsec)
+	if (st->st_mtim.tv_nsec && st->st_mtim.tv_sec < 0) /* {-6, .5} is -5.5 s */
+		snprintf(buf, sizeof(buf), "-%lld.%09ld", -(long long)st->st_mtim.tv_sec - 1,
+			 1000000000 - st->st_mtim.tv_nsec);
+	else if (st->st_mtim.tv_nsec)
 		snprintf(buf, sizeof(buf), "%lld.%09ld", (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
 	else
 		snprintf(buf, sizeof(buf), "%lld", (long long)st->st_mtim.tv_sec);

@@ -142,7 +142,7 @@ static int fx_load_config(const struct fx_cli *cli, const char *mount_opts, stru
 	if (!filter)
 		filter = getenv("RUST_LOG");
 	if (filter && (ret = fx_config_set(cfg, "log.level", filter, FX_SRC_ENV,
-					   getenv("RUSTFX_LOG") ? "env RUSTFX_LOG" : "env RUST_LOG", d)) < 0)
+					   getenv("RUSTFX_LOG") ? "RUSTFX_LOG" : "RUST_LOG", d)) < 0)
 		goto fail;
 	if (mount_opts && (ret = fx_options_apply(cfg, mount_opts, d)) < 0)
 		goto fail;

@@ -152,6 +152,37 @@ for sig in TERM INT; do
 	rm -f "$BUCKET/sig-$sig"
 done
 
+# ------------------------------------ a crash, and a cache that went stale
+
+# What close() acknowledged survives even kill -9 of the daemon; the
+# persistent cache left behind must open again, and must not serve blocks of
+# objects that changed in the bucket while nothing was mounted.
+fx_mount "$BUCKET" "$MNT" || fx_finish
+cp "$FX_DATA/rand5m" "$MNT/crash.bin"
+printf 'short and old\n' >"$MNT/stale.txt"
+printf 'same size AAAA\n' >"$MNT/stale-same-size.txt"
+cat "$MNT/crash.bin" "$MNT/stale.txt" "$MNT/stale-same-size.txt" >/dev/null # into the cache
+pid=$FX_LAST_PID
+kill -KILL "$pid"
+{ wait "$pid"; } 2>/dev/null # quiet: no "Killed" job notice
+fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null
+fx_same_file "after kill -9, what close() acknowledged is in the bucket" \
+	"$FX_DATA/rand5m" "$BUCKET/crash.bin"
+# Changed behind rustfx's back: another size, and the same size with new bytes.
+printf 'a longer and newer version\n' >"$BUCKET/stale.txt"
+sleep 1.1 # a new mtime second, as a coarse-clock writer would leave
+printf 'same size BBBB\n' >"$BUCKET/stale-same-size.txt"
+
+fx_mount "$BUCKET" "$MNT" || fx_finish
+fx_ok "the cache left by kill -9 opens again" test -d "$MNT/docs"
+fx_ok "after kill -9 and remount the file reads back" cmp "$FX_DATA/rand5m" "$MNT/crash.bin"
+fx_eq "an object changed while unmounted: no stale blocks (new size)" \
+	"a longer and newer version" "$(cat "$MNT/stale.txt" 2>&1)"
+fx_eq "an object changed while unmounted: no stale blocks (same size)" \
+	"same size BBBB" "$(cat "$MNT/stale-same-size.txt" 2>&1)"
+rm -f "$MNT/crash.bin" "$MNT/stale.txt" "$MNT/stale-same-size.txt"
+fx_umount "$MNT"
+
 # ---------------------------------------------------------- read-only
 
 before=$(bucket_snapshot)
@@ -210,6 +241,83 @@ fx_not "readlink of a planted symlink fails" readlink "$MNT/evil_file"
 fx_nomatch "find does not reach the planted symlinks" "$(cd "$MNT" && find . 2>&1)" 'evil|passwd|hostname$'
 fx_umount "$MNT"
 rm -f "$BUCKET/evil_dir" "$BUCKET/evil_file" "$BUCKET/docs/evil_nested" "$BUCKET/docs/evil_up"
+
+# ------------------------------------------- metadata written by others
+
+# Another tool (or an older rustfx) may leave metadata rustfx would never
+# write. Whatever it makes of it, the daemon must stay up and the rest of
+# the directory must stay usable.
+G=$BUCKET/garbage
+mkdir -p "$G"
+printf 'fine\n' >"$G/ok.txt"
+printf 'banana\n' >"$G/bad_mode"
+setfattr -n user.rustfx.mode -v banana "$G/bad_mode"
+printf 'dir?\n' >"$G/dir_mode_on_file"
+setfattr -n user.rustfx.mode -v 16877 "$G/dir_mode_on_file"
+mkdir "$G/file_mode_on_dir"
+setfattr -n user.rustfx.mode -v 33188 "$G/file_mode_on_dir"
+printf 'm\n' >"$G/huge_mtime"
+setfattr -n user.rustfx.mtime -v 99999999999999999999999 "$G/huge_mtime"
+printf 'm\n' >"$G/neg_mtime"
+setfattr -n user.rustfx.mtime -v -5 "$G/neg_mtime"
+printf 'u\n' >"$G/bad_uid"
+setfattr -n user.rustfx.uid -v -1 "$G/bad_uid"
+setfattr -n user.rustfx.gid -v 99999999999999 "$G/bad_uid"
+printf 'x\n' >"$G/bad_xattr_json"
+setfattr -n user.rustfx.xattr -v '{not json' "$G/bad_xattr_json"
+: >"$G/empty_link"
+setfattr -n user.rustfx.mode -v 41471 "$G/empty_link"
+head -c 5000 /dev/zero | tr '\0' a >"$G/long_link"
+setfattr -n user.rustfx.mode -v 41471 "$G/long_link"
+
+fx_mount "$BUCKET" "$MNT" || fx_finish
+for f in "$G"/*; do
+	n=$(basename "$f")
+	ls -la "$MNT/garbage/" >/dev/null 2>&1
+	stat "$MNT/garbage/$n" >/dev/null 2>&1
+	cat "$MNT/garbage/$n" >/dev/null 2>&1
+	readlink "$MNT/garbage/$n" >/dev/null 2>&1
+	getfattr -d "$MNT/garbage/$n" >/dev/null 2>&1
+done
+fx_ok "odd metadata: the daemon is still running" kill -0 "$FX_LAST_PID"
+# ls -a, not -la: a link target longer than PATH_MAX may fairly fail readlink.
+fx_ok "odd metadata: the directory still lists" ls -a "$MNT/garbage"
+fx_match "odd metadata: the listing still has the good file" "$FX_OUT" '^ok\.txt$'
+fx_eq "odd metadata: the good file still reads" "fine" "$(cat "$MNT/garbage/ok.txt" 2>&1)"
+fx_eq "an unparsable mode still leaves the data readable" "banana" "$(cat "$MNT/garbage/bad_mode" 2>&1)"
+fx_ok "odd metadata: the rest of the mount still works" cmp "$PLAIN/trunc.bin" "$MNT/trunc.bin"
+fx_umount "$MNT"
+fx_eq "odd metadata: the mount process exits 0" 0 "$FX_DAEMON_RC"
+rm -rf "$G"
+
+# -------------------------------------------------------- mount options
+
+# mktemp -d made the scratch root 0700; other users must be able to reach
+# the mount point for the allow_other checks to mean anything.
+chmod 711 "$FX_TMP"
+
+fx_mount "$BUCKET" "$MNT" "uid=1234,gid=4321,umask=027" || fx_finish
+fx_eq "uid=/gid= own a planted file" "1234 4321" "$(stat -c '%u %g' "$MNT/planted.txt" 2>&1)"
+fx_eq "umask=027 masks a planted file" "640" "$(stat -c '%a' "$MNT/planted.txt" 2>&1)"
+fx_eq "umask=027 masks a planted directory" "750" "$(stat -c '%a' "$MNT/planted_dir" 2>&1)"
+mounts=$(grep " $MNT " /proc/mounts)
+fx_match "the mount is nosuid,nodev" "$mounts" 'nosuid,nodev'
+# Without allow_other the kernel keeps other users out entirely.
+fx_not "without allow_other another user cannot read" \
+	setpriv --reuid=65534 --regid=65534 --clear-groups cat "$MNT/planted.txt"
+fx_umount "$MNT"
+
+fx_mount "$BUCKET" "$MNT" "allow_other" || fx_finish
+fx_ok "with allow_other another user can read a 0644 file" \
+	setpriv --reuid=65534 --regid=65534 --clear-groups cat "$MNT/planted.txt"
+fx_umount "$MNT"
+
+fx_mount "$BUCKET" "$MNT" "allow_other,default_permissions" || fx_finish
+fx_not "allow_other,default_permissions: a 0600 file stays private" \
+	setpriv --reuid=65534 --regid=65534 --clear-groups cat "$MNT/docs/a.txt"
+fx_ok "allow_other,default_permissions: a 0644 file is readable" \
+	setpriv --reuid=65534 --regid=65534 --clear-groups cat "$MNT/planted.txt"
+fx_umount "$MNT"
 
 # ------------------------------------------------------ the fstab helper
 

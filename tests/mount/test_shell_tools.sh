@@ -235,6 +235,205 @@ fx_both "no other extended attributes are visible (-m -)" 'getfattr -d -m - xa f
 fx_both "xattr on a directory" \
 	'setfattr -n user.tag -v d a && getfattr -n user.tag --only-values a; echo'
 
+# ------------------------------------------- open files and odd moments
+# Where object stores and POSIX part ways: the file behind an open
+# descriptor is renamed or removed, or read before it is closed.
+
+fx_both "stat sees the size of a file still open for writing" \
+	'exec 3>openw && printf abcdef >&3 && stat -c %s openw && cat openw; echo; exec 3>&-'
+fx_both "a second reader sees data before the writer closes" \
+	'exec 3>openr && printf "not yet closed\n" >&3 && cat openr; exec 3>&-; cat openr'
+fx_both "read back through the same O_RDWR descriptor" \
+	'python3 -c "
+import os
+fd = os.open(\"rdwr\", os.O_RDWR | os.O_CREAT, 0o644)
+os.write(fd, b\"0123456789\")
+os.lseek(fd, 2, 0); print(os.read(fd, 4))
+os.pwrite(fd, b\"XY\", 8); print(os.pread(fd, 20, 0))
+os.ftruncate(fd, 5); print(os.pread(fd, 20, 0))
+os.close(fd)" && cat rdwr; echo'
+fx_both "O_EXCL create of an existing file fails" \
+	'python3 -c "
+import os
+try: os.open(\"f1\", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+except OSError as e: print(e.strerror)"'
+fx_both "a file removed while open for writing stays removed after close" \
+	'exec 3>unl && printf data >&3 && rm unl && printf more >&3; exec 3>&-; ls unl'
+fx_ok "... and is not in the bucket" test ! -e "$BUCKET/w/unl"
+fx_both "a file renamed while open for writing gets the data under the new name" \
+	'exec 3>ren1 && printf before >&3 && mv ren1 ren2 && printf after >&3; exec 3>&-;
+	 ls ren1; cat ren2; echo'
+fx_ok "... and the old name is not in the bucket" test ! -e "$BUCKET/w/ren1"
+fx_both "a removed file can still be read through an open descriptor" \
+	'printf "still here\n" > unr && exec 3<unr && rm unr && cat <&3; exec 3<&-; ls unr'
+fx_both "a reader keeps the old file when another is renamed over it" \
+	'printf "old\n" > rov && printf "new\n" > rov2 && exec 3<rov && mv rov2 rov && cat <&3;
+	 exec 3<&-; cat rov'
+fx_both "a file open for writing follows its directory's rename" \
+	'mkdir dd && exec 3>dd/f && printf "a\n" >&3 && mv dd ee && printf "b\n" >&3; exec 3>&-;
+	 cat ee/f; ls dd'
+fx_both "a file open for reading follows its directory's rename" \
+	'mkdir -p rd && printf "readable\n" > rd/f && exec 3<rd/f && mv rd rd2 && cat <&3; exec 3<&-'
+fx_both "the working directory follows its own rename" \
+	'mkdir cwdd && printf "in cwd\n" > cwdd/f && cd cwdd && mv ../cwdd ../cwdd2 && cat f &&
+	 touch g && ls ../cwdd2 && ls ../cwdd'
+fx_both "a nested file follows a rename of its grandparent" \
+	'mkdir -p gp/p && printf "x\n" > gp/p/f && cat gp/p/f && mv gp gp2 && cat gp2/p/f &&
+	 printf "y\n" >> gp2/p/f && cat gp2/p/f && mv gp2/p gp2/q && cat gp2/q/f && ls gp'
+fx_both "two appenders interleave, nothing is lost" \
+	'exec 3>>twoapp 4>>twoapp && printf a >&3 && printf b >&4 && printf c >&3; exec 3>&- 4>&-;
+	 cat twoapp; echo'
+fx_both "fsync then close" \
+	'python3 -c "
+import os
+fd = os.open(\"fsy\", os.O_WRONLY | os.O_CREAT, 0o600)
+os.write(fd, b\"durable\"); os.fsync(fd); os.write(fd, b\"+more\"); os.close(fd)" &&
+	 cat fsy; echo; stat -c "%s %a" fsy'
+fx_eq "fsync+close: the bucket has every byte" "durable+more" "$(cat "$BUCKET/w/fsy" 2>&1)"
+
+# ------------------------------------------------------------ odd names
+
+fx_both "names with spaces, unicode, shell and URL metacharacters" '
+	mkdir odd && cd odd &&
+	for n in "sp ace" "üñíçødé" "per%cent" "hash#tag" "q?mark" "star*" "quote'"'"'s" \
+		"back\\slash" "-dash" "plus+sign" "amp&" "semi;colon" "a=b" "~tilde" ".hidden" \
+		"..dots" "tab	x" "$(printf "%0255d" 0)"; do
+		printf "%s" "$n" > "$n" || echo "cannot create $n"
+	done; ls -A | LC_ALL=C sort | md5sum; for f in *; do cat -- "$f" | md5sum; done | md5sum'
+fx_both "a 256-byte name is refused" \
+	'touch "$(printf "%0256d" 0)" 2>&1 | sed "s/.*: //"'
+fx_both "a directory of 2,500 entries lists completely" '
+	mkdir many && python3 -c "
+import os
+for i in range(2500): os.close(os.open(\"many/e%04d\" % i, os.O_CREAT | os.O_WRONLY, 0o644))" &&
+	ls many | wc -l && ls many | md5sum && find many -type f | wc -l'
+fx_both "rm -r of the 2,500 entries" 'rm -r many; ls many'
+fx_both "an xattr value of 1,000 bytes" \
+	'touch bigx && setfattr -n user.big -v "$(printf "%01000d" 7)" bigx &&
+	 getfattr -n user.big --only-values bigx | md5sum'
+fx_both "touch -d keeps nanoseconds" \
+	"touch nsf && touch -d '2020-01-02 03:04:05.123456789' nsf && stat -c %y nsf"
+
+# --------------------------------------------- reading out of the mount
+
+fx_both "cp out of the mount (copy_file_range, SEEK_HOLE) keeps the bytes" \
+	'cp big "$FX_DATA/copy_out" && sha256sum < "$FX_DATA/copy_out"; rm -f "$FX_DATA/copy_out"'
+fx_both "st_blocks covers the data (else cp and tar may see holes)" \
+	'stat -c "%s %b %B" big | awk "{ print (\$2 * \$3 >= \$1) ? \"covered\" : \"short: \" \$0 }"'
+fx_both "tar --sort=name of a tree on the mount lists the same" \
+	'tar --sort=name -cf - tree | tar -tvf - | awk "{ print \$1, \$3, \$4, \$5, \$6 }"'
+fx_both "random preads at odd offsets match" \
+	'python3 -c "
+import os, random, hashlib
+fd = os.open(\"big\", os.O_RDONLY); size = os.fstat(fd).st_size
+rng = random.Random(7); h = hashlib.sha256()
+for _ in range(300):
+    off = rng.randrange(size + 100); n = rng.choice([1, 7, 4095, 4096, 4097, 65537, 300000])
+    h.update(os.pread(fd, n, off))
+print(h.hexdigest())"'
+fx_both "two concurrent readers see the same bytes" \
+	'(sha256sum < big > "$FX_DATA/r1") & (sha256sum < big > "$FX_DATA/r2") & wait;
+	 cat "$FX_DATA/r1" "$FX_DATA/r2"'
+
+# ------------------------------------------- how real programs write files
+
+fx_both "sed -i (write a temp file, rename it over the original)" \
+	'printf "hello world\nhello again\n" > sedf && sed -i s/hello/bye/ sedf && cat sedf &&
+	 stat -c "%F %a %s" sedf && ls | grep -c "^sed"'
+fx_both "many open-append-close cycles" \
+	'for i in $(seq 1 300); do echo "$i" >> cycles; done; wc -l < cycles; sha256sum < cycles'
+fx_both "shared writable mmap" \
+	'head -c 8192 "$FX_DATA/rand64k" > mm && python3 -c "
+import mmap, os
+fd = os.open(\"mm\", os.O_RDWR); m = mmap.mmap(fd, 8192)
+m[100:105] = b\"MMAP!\"; m.flush(); m.close(); os.close(fd)" && sha256sum < mm'
+fx_both "flock and fcntl locks" \
+	'touch lk && flock lk -c "echo locked" && python3 -c "
+import fcntl, os
+fd = os.open(\"lk\", os.O_RDWR); fcntl.lockf(fd, fcntl.LOCK_EX); print(\"lockf ok\")"'
+fx_both "sqlite: a transaction, then integrity_check" \
+	'python3 -c "
+import sqlite3
+db = sqlite3.connect(\"db.sqlite\")
+db.execute(\"create table t (k integer primary key, v text)\")
+with db: db.executemany(\"insert into t values (?, ?)\", ((i, str(i) * 20) for i in range(3000)))
+with db: db.execute(\"delete from t where k % 3 = 0\")
+db.execute(\"vacuum\")
+print(db.execute(\"select count(*), sum(k) from t\").fetchone())
+print(db.execute(\"pragma integrity_check\").fetchone()[0])"; ls | grep -c "db.sqlite-"'
+fx_both "git init, add, commit, fsck" \
+	'git init -q repo && cd repo && printf "a\n" > a && mkdir d && printf "b\n" > d/b &&
+	 git add -A && git -c user.email=t@t -c user.name=t commit -qm first &&
+	 printf "c\n" >> a && git -c user.email=t@t -c user.name=t commit -qam second &&
+	 git log --format=%s && git status --porcelain && git fsck --no-progress 2>&1 && echo fsck-ok &&
+	 cd .. && rm -rf repo && echo removed' # the index holds inode numbers: not comparable
+fx_both "chown to another user and group" \
+	'touch own && chown 1234:4321 own && stat -c "%u %g" own'
+fx_run stat -c %Y "$M/f1"
+now=$(date +%s)
+if [ "$FX_RC" -eq 0 ] && [ $((now - FX_OUT)) -ge -5 ] && [ $((now - FX_OUT)) -le 600 ]; then
+	fx_pass "a new file's mtime is about now"
+else
+	fx_fail "a new file's mtime is about now" "now: $now" "$(fx_ctx)"
+fi
+
+# ---------------------------------------------------- renames, the hard ones
+
+fx_both "mv of a copied tree keeps everything" 'mv tree tree2 && fx_manifest tree2 | sed s/tree2/tree/'
+fx_both "mv of a file onto itself" 'mv f1 f1; echo "rc=$?"; cat f1'
+fx_both "mv of a directory into itself is refused" 'mv a a/b; echo "rc=$?"; find a | sort'
+fx_both "rmdir of a dir whose only child is an empty dir" 'mkdir -p only/sub && rmdir only'
+
+# ------------------------------------------------------ path length limits
+# Object keys are at most 1,024 bytes (as S3), well below PATH_MAX: a path
+# that fits must work, one that does not must fail cleanly, and a rename
+# that would not fit must change nothing.
+
+seg=$(printf '%0200d' 0) # 200-byte name: "w/" + 4 of them + a 200-byte file = 1,006 bytes
+long=$(printf '%0250d' 0)
+fx_ok "a key of about 1,000 bytes works" mkdir -p "$M/$seg/$seg/$seg/$seg"
+fx_ok "a file under it works" bash -c "printf deep > '$M/$seg/$seg/$seg/$seg/$seg'"
+fx_eq "... and reads back" "deep" "$(cat "$M/$seg/$seg/$seg/$seg/$seg" 2>&1)"
+fx_run bash -c "printf x > '$M/$seg/$seg/$seg/$seg/$long'" # 1,056 bytes
+if [ "$FX_RC" -ne 0 ] && printf '%s' "$FX_ERR" | grep -q 'File name too long'; then
+	fx_pass "a key over 1,024 bytes fails with ENAMETOOLONG"
+else
+	fx_fail "a key over 1,024 bytes fails with ENAMETOOLONG" "$(fx_ctx)"
+fi
+fx_run mv "$M/$seg" "$M/$long" # would make the file's key 1,056 bytes
+fx_eq "a directory rename that makes keys too long fails" yes \
+	"$([ "$FX_RC" -ne 0 ] && echo yes || echo "no (exit $FX_RC)")"
+fx_eq "... and leaves the source intact" "deep" \
+	"$(cat "$M/$seg/$seg/$seg/$seg/$seg" 2>&1 | sed "s/$seg/<200 zeros>/g; s/$long/<250 zeros>/g")"
+fx_eq "... and creates nothing under the new name" absent \
+	"$([ -e "$M/$long" ] && echo "present" || echo absent)"
+# If the rename went through, renaming back makes the keys short enough to
+# remove again.
+[ -e "$M/$long" ] && mv "$M/$long" "$M/$seg"
+rm -rf "${M:?}/$seg" "${M:?}/$long"
+
+# ------------------------------------------------------- other writers
+# The bucket is shared: another tool may change it under a live mount.
+# After the attribute and entry timeouts (1 s by default) the mount must
+# show the change.
+
+printf 'first version\n' >"$BUCKET/w/ext.txt"
+printf 'doomed\n' >"$BUCKET/w/ext-doomed.txt"
+cat "$M/ext.txt" "$M/ext-doomed.txt" >/dev/null 2>&1 # now cached
+ls "$M" >/dev/null
+printf 'second version, longer\n' >"$BUCKET/w/ext.txt"
+rm "$BUCKET/w/ext-doomed.txt"
+printf 'new\n' >"$BUCKET/w/ext-new.txt"
+sleep 3
+fx_eq "another writer's change is visible after the timeouts" \
+	"second version, longer" "$(cat "$M/ext.txt" 2>&1)"
+fx_not "another writer's delete is visible after the timeouts" test -e "$M/ext-doomed.txt"
+fx_eq "another writer's new file is readable after the timeouts" "new" "$(cat "$M/ext-new.txt" 2>&1)"
+fx_match "another writer's new file is listed after the timeouts" "$(ls "$M" 2>&1)" '^ext-new\.txt$'
+fx_nomatch "another writer's delete is not listed after the timeouts" "$(ls "$M" 2>&1)" '^ext-doomed\.txt$'
+rm -f "$BUCKET/w/ext.txt" "$BUCKET/w/ext-new.txt"
+sleep 2
+
 # ------------------------------------------------------- refused on purpose
 
 fx_run ln "$M/f1" "$M/hardlink"
