@@ -478,7 +478,7 @@ static int fx_mem_list(void *state, const char *prefix, const char *delimiter, c
 			i++;
 		} else {
 			/* A common prefix at or before the token was on an earlier page. */
-			if (1)
+			if (!token || strncmp(o->key, token, len) > 0)
 				err = fx_mem_page_add(&p, NULL, o->key, len);
 			i = fx_mem_skip(s, i, o->key, len);
 		}

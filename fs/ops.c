@@ -389,6 +389,18 @@ static void fx_unstage_if_idle(struct fx_inode *in)
 	fx_staging_drop(fd, path);
 }
 
+/* An open file whose object is about to go (unlink, rename over it) keeps
+ * its bytes for its readers: copy them to staging first, as POSIX wants. */
+static int fx_keep_open(struct fx_fs *fs, struct fx_inode *in)
+{
+	bool needed;
+
+	pthread_mutex_lock(&in->lock);
+	needed = in->open_count > 0 && !fx_staged(in) && S_ISREG(in->st.st_mode);
+	pthread_mutex_unlock(&in->lock);
+	return needed ? fx_stage(fs, in, true) : 0;
+}
+
 /* ------------------------------------------------------------ lookup */
 
 static void fx_op_init(void *userdata, struct fuse_conn_info *conn)
@@ -922,8 +934,10 @@ static int do_remove(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name, 
 			pthread_mutex_lock(&in->lock);
 			remote = in->remote;
 			pthread_mutex_unlock(&in->lock);
+			ret = fx_keep_open(fs, in);
 		}
-		ret = remote ? fx_backend_delete(fs->backend, key) : 0;
+		if (ret == 0 && remote)
+			ret = fx_backend_delete(fs->backend, key);
 	}
 	if (in) {
 		if (ret == 0)
@@ -952,7 +966,18 @@ struct fx_move {
 	size_t src_len;
 	const char *dst;
 	int err;
+	size_t longest; /* longest key below the source */
 };
+
+static int fx_measure_one(void *arg, const struct fx_list_entry *e)
+{
+	struct fx_move *m = arg;
+	size_t len = strlen(e->key);
+
+	if (len > m->longest)
+		m->longest = len;
+	return 0;
+}
 
 static int fx_move_one(void *arg, const struct fx_list_entry *e)
 {
@@ -968,9 +993,18 @@ static int fx_move_one(void *arg, const struct fx_list_entry *e)
  * backend renames prefixes, else object by object (copy + delete). */
 static int fx_rename_tree(struct fx_fs *fs, const char *src, const char *dst)
 {
-	struct fx_move m = { fs, strlen(src), dst, 0 };
+	struct fx_move m = { fs, strlen(src), dst, 0, 0 };
 	int ret;
 
+	/* A longer name may push keys below it past the limit: refuse before
+	 * moving anything rather than strand objects no path can reach. */
+	if (strlen(dst) > m.src_len) {
+		ret = fx_backend_list_all(fs->backend, src, NULL, fx_measure_one, &m);
+		if (ret < 0)
+			return ret;
+		if (m.longest - m.src_len + strlen(dst) > FX_KEY_MAX)
+			return -ENAMETOOLONG;
+	}
 	if (fx_backend_caps(fs->backend) & FX_CAP_RENAME_PREFIX)
 		return fx_backend_rename_prefix(fs->backend, src, dst);
 	/* Children before the marker would be simpler to undo, but a listing is
@@ -1036,8 +1070,16 @@ static int do_rename(struct fx_fs *fs, fuse_ino_t oldp, const char *oldname, fus
 			goto out;
 		}
 		/* Replacing: the target goes first; objects have no atomic replace. */
-		if (S_ISDIR(dst_st.st_mode))
+		if (S_ISDIR(dst_st.st_mode)) {
 			ret = fx_dir_empty(fs, dm);
+		} else {
+			struct fx_inode *victim = fx_itable_child(fs->inodes, np, newname);
+
+			if (victim) {
+				ret = fx_keep_open(fs, victim);
+				fx_itable_put(fs->inodes, victim);
+			}
+		}
 		if (ret == 0)
 			ret = fx_backend_delete(fs->backend, S_ISDIR(dst_st.st_mode) ? dm : dst);
 		if (ret < 0)

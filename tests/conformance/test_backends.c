@@ -243,6 +243,8 @@ static const char *ls_pages(const char *prefix, const char *delim, size_t max_ke
 		cr_assert(l.n - before <= max_keys, "[%s] page of %zu > %zu", BN, l.n - before,
 			  max_keys);
 		cr_assert(!next || l.n > before, "[%s] empty page with a token", BN);
+		cr_assert(!next || !token || strcmp(next, token) > 0, "[%s] token did not advance",
+			  BN);
 		free(token);
 		token = next;
 	} while (token);
