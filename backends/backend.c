@@ -24,18 +24,7 @@
 
 #include "core/log.h"
 
-/* Built-in backends (file.c, mem.c). */
-extern const struct fx_backend_ops fx_backend_file_ops;
-extern const struct fx_backend_ops fx_backend_mem_ops;
-
-/* Multipart wrappers; proposed for backend.h, declared here until then. */
-int fx_backend_mpu_begin(struct fx_backend *b, const char *key, const struct fx_meta *meta,
-			 struct fx_multipart **out);
-int fx_backend_mpu_part(struct fx_backend *b, struct fx_multipart *mp, unsigned part_no, int fd,
-			uint64_t offset, uint64_t len);
-int fx_backend_mpu_complete(struct fx_backend *b, struct fx_multipart *mp,
-			    struct fx_object_info *out);
-void fx_backend_mpu_abort(struct fx_backend *b, struct fx_multipart *mp);
+#include "backends/backend_i.h"
 
 #define FX_REGISTRY_MAX 16
 #define FX_LIST_DEFAULT_KEYS 1000
@@ -218,8 +207,8 @@ static int fx_fault(struct fx_backend *b, enum fx_backend_op op)
 	if (!__atomic_load_n(&f->left, __ATOMIC_ACQUIRE))
 		return 0;
 	pthread_mutex_lock(&b->fault_lock);
-	if (f->left) {
-		f->left--;
+	if (__atomic_load_n(&f->left, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&f->left, f->left - 1, __ATOMIC_RELEASE);
 		err = f->err;
 	}
 	pthread_mutex_unlock(&b->fault_lock);
@@ -583,6 +572,15 @@ int fx_backend_statfs(struct fx_backend *b, struct statvfs *out)
 	out->f_files = out->f_ffree = out->f_favail = 1ull << 32;
 	out->f_namemax = FX_NAME_MAX;
 	return 0;
+}
+
+int fx_backend_sync(struct fx_backend *b, const char *key)
+{
+	int err = fx_key_check(key);
+
+	if (err)
+		return err;
+	return FX_HAS(b->ops, sync) ? b->ops->sync(b->state, key) : 0;
 }
 
 /* ------------------------------------------------------------ multipart */

@@ -160,6 +160,8 @@ struct fx_backend_ops {
 	void (*mpu_abort)(void *state, struct fx_multipart *mp);
 	/** Capacity of the store, for statfs(2). */
 	int (*statfs)(void *state, struct statvfs *out);
+	/** Make @key durable (fsync(2) on the mount). NULL: every put already is. */
+	int (*sync)(void *state, const char *key);
 };
 
 /** Register a backend (static ops); built-ins are registered at first use. */
@@ -179,7 +181,12 @@ uint32_t fx_backend_caps(const struct fx_backend *b);
 
 /* Wrappers: validate keys and arguments, count calls, inject faults, fall
  * back where an optional method is missing (del_batch -> del; copy -> get+put;
- * rename -> copy+del for one object; statfs -> large fixed figures). */
+ * rename -> copy+del for one object; statfs -> large fixed figures).
+ * Contracts they check: a delimiter is NULL, "" or "/"; max_keys 0 means
+ * 1000; a list prefix may end in a partial segment; a batch delete holding an
+ * unsafe key deletes nothing (others get -ECANCELED); copy or rename between a
+ * marker and an object key is -EINVAL, and a marker is renamed by copy+delete;
+ * a marker is put with size 0. */
 int fx_backend_head(struct fx_backend *b, const char *key, struct fx_object_info *out);
 int fx_backend_list(struct fx_backend *b, const char *prefix, const char *delimiter,
 		    const char *token, size_t max_keys, fx_list_fn fn, void *arg,
@@ -201,6 +208,21 @@ int fx_backend_rename(struct fx_backend *b, const char *src, const char *dst);
 /** Rename prefix "a/" to "b/" atomically; -ENOTSUP without FX_CAP_RENAME_PREFIX. */
 int fx_backend_rename_prefix(struct fx_backend *b, const char *src, const char *dst);
 int fx_backend_statfs(struct fx_backend *b, struct statvfs *out);
+/** Make @key durable; 0 where puts are durable already (no sync method). */
+int fx_backend_sync(struct fx_backend *b, const char *key);
+
+/**
+ * Multipart upload (FX_CAP_MULTIPART, else -ENOTSUP): parts numbered 1..10000
+ * from @fd at @offset; a marker key is -EINVAL. complete() takes ownership of
+ * @mp on success; on failure @mp stays valid and must be aborted.
+ */
+int fx_backend_mpu_begin(struct fx_backend *b, const char *key, const struct fx_meta *meta,
+			 struct fx_multipart **out);
+int fx_backend_mpu_part(struct fx_backend *b, struct fx_multipart *mp, unsigned part_no, int fd,
+			uint64_t offset, uint64_t len);
+int fx_backend_mpu_complete(struct fx_backend *b, struct fx_multipart *mp,
+			    struct fx_object_info *out);
+void fx_backend_mpu_abort(struct fx_backend *b, struct fx_multipart *mp);
 
 /* ---------------------------------------------------------- test support */
 

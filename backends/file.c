@@ -32,6 +32,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -42,6 +43,7 @@
 #define FX_FILE_XATTR_LEN (sizeof(FX_FILE_XATTR) - 1)
 #define FX_FILE_DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
 #define FX_FILE_KEY_BUF (FX_KEY_MAX + FX_NAME_MAX + 3)
+#define FX_FILE_STALE_SECONDS 3600 /* a temp file older than this is a crashed put */
 
 struct fx_file {
 	char *root; /* absolute, without a trailing '/'; immutable */
@@ -115,48 +117,72 @@ static int fx_file_parent(const struct fx_file *f, const char *key, int flags, i
 
 /* ---------------------------------------------------------------- metadata */
 
+/* The xattr names of @fd: NUL-separated in *@out (malloc'd); @return their length. */
+static ssize_t fx_file_xattr_names(int fd, char **out)
+{
+	ssize_t len, got;
+
+	for (;;) {
+		len = flistxattr(fd, NULL, 0);
+		if (len < 0)
+			return -errno;
+		*out = malloc((size_t)len + 1);
+		if (!*out)
+			return -ENOMEM;
+		got = flistxattr(fd, *out, (size_t)len);
+		if (got >= 0)
+			return got;
+		free(*out);
+		if (errno != ERANGE) /* ERANGE: one was added meanwhile; ask again */
+			return -errno;
+	}
+}
+
 static int fx_file_read_meta(int fd, struct fx_meta *m)
 {
-	char names[8192], value[FX_META_VALUE_MAX + 1], *p;
-	ssize_t len = flistxattr(fd, names, sizeof(names)), vlen;
-	int err;
+	char value[FX_META_VALUE_MAX + 1], *names, *p;
+	ssize_t len = fx_file_xattr_names(fd, &names), vlen;
+	int err = 0;
 
 	if (len < 0)
-		return errno == ENOTSUP ? 0 : -errno;
-	for (p = names; p < names + len; p += strlen(p) + 1) {
+		return len == -ENOTSUP ? 0 : (int)len;
+	for (p = names; !err && p < names + len; p += strlen(p) + 1) {
 		if (strncmp(p, FX_FILE_XATTR, FX_FILE_XATTR_LEN))
 			continue;
 		vlen = fgetxattr(fd, p, value, sizeof(value) - 1);
 		if (vlen < 0)
 			continue; /* removed meanwhile, or too long to be ours */
 		value[vlen] = '\0';
-		err = fx_meta_set(m, p + FX_FILE_XATTR_LEN, value);
-		if (err == -ENOMEM)
-			return err; /* -EINVAL: a name or value we would not write; skip */
+		/* -EINVAL: a name or value we would never write; skip it. */
+		if (fx_meta_set(m, p + FX_FILE_XATTR_LEN, value) == -ENOMEM)
+			err = -ENOMEM;
 	}
-	return 0;
+	free(names);
+	return err;
 }
 
 /* Make the user.rustfx.* xattrs of @fd exactly @meta. */
 static int fx_file_write_meta(int fd, const struct fx_meta *meta)
 {
-	char names[8192], xname[FX_FILE_XATTR_LEN + FX_META_NAME_MAX + 1], *p;
-	ssize_t len = flistxattr(fd, names, sizeof(names));
+	char xname[FX_FILE_XATTR_LEN + FX_META_NAME_MAX + 1], *names, *p;
+	ssize_t len = fx_file_xattr_names(fd, &names);
 	size_t i;
+	int err = 0;
 
 	if (len < 0)
-		return -errno;
-	for (p = names; p < names + len; p += strlen(p) + 1)
+		return (int)len;
+	for (p = names; !err && p < names + len; p += strlen(p) + 1)
 		if (!strncmp(p, FX_FILE_XATTR, FX_FILE_XATTR_LEN) &&
 		    !fx_meta_get(meta, p + FX_FILE_XATTR_LEN) && fremovexattr(fd, p) &&
 		    errno != ENODATA)
-			return -errno;
-	for (i = 0; meta && i < meta->n; i++) {
+			err = -errno;
+	free(names);
+	for (i = 0; !err && meta && i < meta->n; i++) {
 		snprintf(xname, sizeof(xname), FX_FILE_XATTR "%s", meta->kv[i].name);
 		if (fsetxattr(fd, xname, meta->kv[i].value, strlen(meta->kv[i].value), 0))
-			return -errno;
+			err = -errno;
 	}
-	return 0;
+	return err;
 }
 
 static void fx_file_etag(const struct stat *st, uint64_t size, char etag[FX_ETAG_MAX])
@@ -224,6 +250,30 @@ static int fx_file_open_object(const struct fx_file *f, const char *key)
 		close(dirfd);
 	}
 	return fd == -ENOTDIR ? -ENOENT : fd;
+}
+
+/* fsync the object and the directory entry that names it. */
+static int fx_file_sync(void *state, const char *key)
+{
+	char name[FX_NAME_MAX + 1];
+	int dirfd, fd, err;
+
+	if (key[strlen(key) - 1] == '/')
+		return 0; /* markers are directories: nothing staged to make durable */
+	err = fx_file_parent(state, key, 0, &dirfd, name);
+	if (err)
+		return err == -ENOTDIR ? -ENOENT : err;
+	fd = fx_file_open_at(state, dirfd, name, key);
+	if (fd < 0) {
+		err = fd;
+	} else {
+		err = fsync(fd) ? -errno : 0;
+		close(fd);
+	}
+	if (!err && fsync(dirfd))
+		err = -errno;
+	close(dirfd);
+	return err;
 }
 
 static int fx_file_head(void *state, const char *key, struct fx_object_info *out)
@@ -366,8 +416,8 @@ static int fx_file_put(void *state, const char *key, int fd, uint64_t size,
 	err = fx_file_copy_data(fd, tmpfd, size);
 	if (!err)
 		err = fx_file_write_meta(tmpfd, meta);
-	if (!err && fsync(tmpfd))
-		err = -errno;
+	/* No fsync here: close(2) on a local directory does not promise durability
+	 * either; fsync(2) on the mount reaches fx_file_sync(). */
 	/* Replaces a file atomically; a directory in the way is -EISDIR. */
 	if (!err && renameat(dirfd, tmp, dirfd, name))
 		err = errno == ENOTEMPTY || errno == EEXIST ? -EISDIR : -errno;
@@ -375,7 +425,6 @@ static int fx_file_put(void *state, const char *key, int fd, uint64_t size,
 		unlinkat(dirfd, tmp, 0);
 		goto out_tmp;
 	}
-	fsync(dirfd); /* the rename itself; the data is safe already */
 	if (out)
 		err = fx_file_info(tmpfd, out);
 out_tmp:
@@ -567,7 +616,9 @@ static int fx_file_read_dir(const struct fx_file_walk *w, int dirfd, const char 
 			continue; /* gone meanwhile */
 		is_dir = S_ISDIR(st.st_mode);
 		if (fx_file_reserved(name)) {
-			fx_file_hide(w->f, dir_key, name, "an unfinished upload");
+			/* A put in progress is normal; one left for an hour is not. */
+			if (time(NULL) - st.st_mtime > FX_FILE_STALE_SECONDS)
+				fx_file_hide(w->f, dir_key, name, "a stale unfinished upload");
 			continue;
 		}
 		if (!is_dir && !S_ISREG(st.st_mode)) {
@@ -794,4 +845,5 @@ const struct fx_backend_ops fx_backend_file_ops = {
 	.copy = fx_file_copy,
 	.rename = fx_file_rename,
 	.statfs = fx_file_statfs,
+	.sync = fx_file_sync,
 };

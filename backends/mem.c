@@ -395,44 +395,34 @@ static int fx_mem_rename(void *state, const char *src, const char *dst)
 
 /* ------------------------------------------------------------------ list */
 
-struct fx_mem_page {
-	struct fx_list_entry *e;
-	struct fx_meta *meta;
-	size_t n;
+/* A copy of one listing entry, so callbacks run without the store lock. */
+struct fx_mem_entry {
+	struct fx_list_entry e;
+	struct fx_meta meta;
+	char etag[24];
 };
 
-static void fx_mem_page_free(struct fx_mem_page *p)
+static void fx_mem_entries_free(struct fx_mem_entry *v, size_t n)
 {
-	size_t i;
-
-	for (i = 0; i < p->n; i++) {
-		free((char *)p->e[i].key);
-		free((char *)p->e[i].etag);
-		fx_meta_clear(&p->meta[i]);
+	while (n--) {
+		free((char *)v[n].e.key);
+		fx_meta_clear(&v[n].meta);
 	}
-	free(p->e);
-	free(p->meta);
+	free(v);
 }
 
-/* Copy one entry (an object @o, or common prefix @key of @len) into @p. */
-static int fx_mem_page_add(struct fx_mem_page *p, const struct fx_mem_object *o, const char *key,
-			   size_t len)
+/* Copy an object @o, or (@o NULL) the common prefix @key of @len bytes, into @v. */
+static int fx_mem_entry_init(struct fx_mem_entry *v, const struct fx_mem_object *o,
+			     const char *key, size_t len)
 {
-	struct fx_list_entry *e = &p->e[p->n];
-
-	*e = (struct fx_list_entry){ .is_prefix = !o };
-	p->meta[p->n] = (struct fx_meta){ 0 };
-	e->key = strndup(key, len);
+	*v = (struct fx_mem_entry){ .e = { .key = strndup(key, len), .is_prefix = !o } };
 	if (o) {
-		e->size = o->size;
-		e->mtime_ns = o->mtime_ns;
-		e->etag = strdup(o->etag);
-		e->meta = &p->meta[p->n];
+		v->e.size = o->size;
+		v->e.mtime_ns = o->mtime_ns;
+		v->e.etag = memcpy(v->etag, o->etag, sizeof(v->etag));
+		v->e.meta = &v->meta;
 	}
-	p->n++; /* counted even when half-built so page_free frees it */
-	if (!e->key || (o && (!e->etag || fx_meta_copy(&p->meta[p->n - 1], &o->meta))))
-		return -ENOMEM;
-	return 0;
+	return !v->e.key || (o && fx_meta_copy(&v->meta, &o->meta)) ? -ENOMEM : 0;
 }
 
 /* First index at or after @i whose key does not start with @pfx (length @len). */
@@ -447,54 +437,47 @@ static int fx_mem_list(void *state, const char *prefix, const char *delimiter, c
 		       size_t max_keys, fx_list_fn fn, void *arg, char **next_token)
 {
 	struct fx_mem_store *s = state;
-	struct fx_mem_page p = { 0 };
-	size_t i, plen = strlen(prefix), dlen = delimiter ? strlen(delimiter) : 0;
+	size_t i, n = 0, plen = strlen(prefix), dlen = delimiter ? strlen(delimiter) : 0;
+	struct fx_mem_entry *v;
 	bool found, more = false;
 	int err = 0;
 
 	pthread_mutex_lock(&s->lock);
-	p.e = calloc(max_keys < s->n ? max_keys : s->n + 1, sizeof(*p.e));
-	p.meta = calloc(max_keys < s->n ? max_keys : s->n + 1, sizeof(*p.meta));
-	if (!p.e || !p.meta) {
-		err = -ENOMEM;
-		goto out_unlock;
+	v = calloc(max_keys < s->n ? max_keys : s->n + 1, sizeof(*v));
+	if (!v) {
+		pthread_mutex_unlock(&s->lock);
+		return -ENOMEM;
 	}
 	i = fx_mem_find(s, prefix, &found);
 	if (token && strcmp(token, prefix) >= 0) {
 		i = fx_mem_find(s, token, &found);
 		i += found;
 	}
-	while (i < s->n && !strncmp(s->objs[i].key, prefix, plen)) {
+	while (!err && i < s->n && !strncmp(s->objs[i].key, prefix, plen)) {
 		const struct fx_mem_object *o = &s->objs[i];
 		const char *d = dlen ? strstr(o->key + plen, delimiter) : NULL;
 		size_t len = d ? (size_t)(d - o->key) + dlen : 0;
 
-		if (p.n == max_keys) {
+		if (n == max_keys) {
 			more = true;
 			break;
 		}
 		if (!d) {
-			err = fx_mem_page_add(&p, o, o->key, strlen(o->key));
+			err = fx_mem_entry_init(&v[n++], o, o->key, strlen(o->key));
 			i++;
-		} else {
-			/* A common prefix at or before the token was on an earlier page. */
-			if (!token || strncmp(o->key, token, len) > 0)
-				err = fx_mem_page_add(&p, NULL, o->key, len);
-			i = fx_mem_skip(s, i, o->key, len);
+			continue;
 		}
-		if (err)
-			goto out_unlock;
+		/* A common prefix at or before the token was on an earlier page. */
+		if (!token || strncmp(o->key, token, len) > 0)
+			err = fx_mem_entry_init(&v[n++], NULL, o->key, len);
+		i = fx_mem_skip(s, i, o->key, len);
 	}
-out_unlock:
 	pthread_mutex_unlock(&s->lock);
-	for (i = 0; !err && i < p.n; i++)
-		err = fn(arg, &p.e[i]);
-	if (!err && more) {
-		*next_token = strdup(p.e[p.n - 1].key);
-		if (!*next_token)
-			err = -ENOMEM;
-	}
-	fx_mem_page_free(&p);
+	for (i = 0; !err && i < n; i++)
+		err = fn(arg, &v[i].e);
+	if (!err && more && !(*next_token = strdup(v[n - 1].e.key)))
+		err = -ENOMEM;
+	fx_mem_entries_free(v, n);
 	return err;
 }
 

@@ -1389,8 +1389,16 @@ static void fx_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 
 static void fx_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	struct fx_fs *fs = fx_fs_of(req);
+	struct fx_inode *in = ((struct fx_file *)(uintptr_t)fi->fh)->in;
+	char key[FX_KEY_BUF];
+	int ret = fx_publish(fs, in);
+
+	(void)ino;
 	(void)datasync;
-	fx_op_flush(req, ino, fi);
+	if (ret == 0 && fx_key(fs, in, key) == 0)
+		ret = fx_backend_sync(fs->backend, key);
+	fuse_reply_err(req, -ret);
 }
 
 static void fx_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

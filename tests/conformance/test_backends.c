@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@
 
 enum { KIND_FILE, KIND_MEM, KIND_MINIMAL, KIND_COUNT };
 
-extern const struct fx_backend_ops fx_backend_mem_ops;
+#include "backends/backend_i.h"
 
 static struct {
 	struct fx_backend *b;
@@ -705,6 +706,50 @@ CONF_TEST(counters)
 	EQ(fx_backend_get(C.b, "c", 0, buf, 1), 1);
 }
 
+static int count_entries(void *arg, const struct fx_list_entry *e)
+{
+	(void)e;
+	++*(int *)arg;
+	return 0;
+}
+
+/* Workers share one backend; failures are counted, asserted by the test. */
+static void *worker(void *arg)
+{
+	long id = (long)arg, failures = 0;
+	char key[64], buf[64];
+	int i, n;
+
+	for (i = 0; i < 40; i++) {
+		snprintf(key, sizeof(key), "t%ld/dir%d/obj", id, i % 4);
+		snprintf(buf, sizeof(buf), "%ld-%d", id, i);
+		failures += put(key, buf) != 0;
+		failures += fx_backend_get(C.b, key, 0, buf, sizeof(buf)) <= 0;
+		n = 0;
+		failures += fx_backend_list_all(C.b, "t", "/", count_entries, &n) != 0;
+	}
+	return (void *)failures;
+}
+
+CONF_TEST(concurrent_use)
+{
+	pthread_t t[4];
+	void *failures;
+	long i;
+	int n = 0;
+
+	conf_open(*kind);
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, worker, (void *)i), 0);
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], &failures);
+		EQ((long)failures, 0);
+	}
+	EQ(fx_backend_list_all(C.b, "", NULL, count_entries, &n), 0);
+	/* 16 objects; file:// adds markers t0/ .. t3/ and 16 dirN/ */
+	EQ(n, C.top[0] ? 16 + 4 + 16 : 16);
+}
+
 /* ------------------------------------------------- file:// only */
 
 static void file_open(void)
@@ -740,6 +785,12 @@ Test(file, hidden_entries, .init = file_open, .fini = conf_close)
 
 	EQ(put("d/real", "r"), 0);
 	plant("d/.rustfx-tmp-abc123", "half");
+	plant("d/.rustfx-tmp-stale1", "crashed");
+	{
+		struct timespec old[2] = { { .tv_sec = 1000000000 }, { .tv_sec = 1000000000 } };
+
+		cr_assert_eq(utimensat(AT_FDCWD, root_path("d/.rustfx-tmp-stale1"), old, 0), 0);
+	}
 	snprintf(out, sizeof(out), "%s/outside", C.top);
 	cr_assert_eq(mkdir(out, 0755), 0);
 	cr_assert_eq(symlink(out, root_path("d/link-dir")), 0);

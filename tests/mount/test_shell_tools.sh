@@ -57,7 +57,8 @@ mkdir -p "$BUCKET/w" "$P"
 cp "$FX_DATA/rand64k" "$BUCKET/w/planted.bin"
 cp "$FX_DATA/rand64k" "$P/planted.bin"
 
-fx_mount "$BUCKET" "$MNT" || fx_finish
+# Short timeouts: the external-writer checks below wait them out.
+fx_mount "$BUCKET" "$MNT" "attr_timeout=1,entry_timeout=1" || fx_finish
 fx_ok "work dir on the mount is visible" test -d "$M"
 
 # fx_manifest PATH...: one line per entry below PATH with what must survive
@@ -414,7 +415,7 @@ rm -rf "${M:?}/$seg" "${M:?}/$long"
 
 # ------------------------------------------------------- other writers
 # The bucket is shared: another tool may change it under a live mount.
-# After the attribute and entry timeouts (1 s by default) the mount must
+# After the attribute and entry timeouts (1 s, set at mount) the mount must
 # show the change.
 
 printf 'first version\n' >"$BUCKET/w/ext.txt"

@@ -14,14 +14,7 @@
 
 #include "backends/backend.h"
 
-/* Multipart wrappers, proposed for backend.h (defined in backend.c). */
-int fx_backend_mpu_begin(struct fx_backend *b, const char *key, const struct fx_meta *meta,
-			 struct fx_multipart **out);
-int fx_backend_mpu_part(struct fx_backend *b, struct fx_multipart *mp, unsigned part_no, int fd,
-			uint64_t offset, uint64_t len);
-int fx_backend_mpu_complete(struct fx_backend *b, struct fx_multipart *mp,
-			    struct fx_object_info *out);
-void fx_backend_mpu_abort(struct fx_backend *b, struct fx_multipart *mp);
+
 
 static struct fx_backend *open_url(const char *url)
 {

@@ -96,7 +96,7 @@ Test(options, defaults)
 	cr_assert_eq(fx_config_source(cfg, "mount.ro"), FX_SRC_DEFAULT);
 	cr_assert_null(fx_config_str(cfg, "mount.uid"));
 	cr_assert_str_eq(fx_config_str(cfg, "mount.umask"), "022");
-	cr_assert_float_eq(fx_config_float(cfg, "mount.attr_timeout"), 1.0, 1e-12);
+	cr_assert_float_eq(fx_config_float(cfg, "mount.attr_timeout"), 10.0, 1e-12);
 }
 
 Test(options, ro)
@@ -263,7 +263,7 @@ Test(options, bad_typed_value)
 {
 	apply_bad("attr_timeout=abc");
 	cr_assert_not_null(strstr(diag.msg, "attr_timeout"), "%s", diag.msg);
-	cr_assert_float_eq(fx_config_float(cfg, "mount.attr_timeout"), 1.0, 1e-12);
+	cr_assert_float_eq(fx_config_float(cfg, "mount.attr_timeout"), 10.0, 1e-12);
 	apply_bad("concurrency=many");
 	apply_bad("cache_size=lots");
 }
@@ -300,8 +300,8 @@ Test(options, resolve_defaults)
 	cr_assert_eq(o.uid, getuid());
 	cr_assert_eq(o.gid, getgid());
 	cr_assert_eq(o.umask, 022);
-	cr_assert_float_eq(o.attr_timeout, 1.0, 1e-12);
-	cr_assert_float_eq(o.entry_timeout, 1.0, 1e-12);
+	cr_assert_float_eq(o.attr_timeout, 10.0, 1e-12);
+	cr_assert_float_eq(o.entry_timeout, 10.0, 1e-12);
 	cr_assert_float_eq(o.negative_timeout, 1.0, 1e-12);
 }
 
