@@ -287,6 +287,8 @@ static int fx_file_head(void *state, const char *key, struct fx_object_info *out
 	return err;
 }
 
+#define FX_FILE_SEQ_READ (128u * 1024)
+
 static ssize_t fx_file_get(void *state, const char *key, uint64_t offset, void *buf, size_t len)
 {
 	int fd = fx_file_open_object(state, key);
@@ -297,6 +299,10 @@ static ssize_t fx_file_get(void *state, const char *key, uint64_t offset, void *
 		return fd;
 	if (key[strlen(key) - 1] == '/')
 		len = 0; /* a marker is empty */
+	/* Each get opens the file afresh, so the kernel never sees a sequential
+	 * reader; a large read is readahead already: ask for the next window. */
+	if (len >= FX_FILE_SEQ_READ)
+		posix_fadvise(fd, (off_t)(offset + len), (off_t)len * 2, POSIX_FADV_WILLNEED);
 	while (done < len) {
 		n = pread(fd, (char *)buf + done, len - done, (off_t)(offset + done));
 		if (n < 0 && errno == EINTR)

@@ -20,6 +20,8 @@
 #include <jansson.h>
 #include <limits.h>
 #include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -42,7 +44,11 @@ struct fx_fs {
 	struct fx_ns_defaults defaults;
 	char staging_dir[PATH_MAX];
 	int devnull; /* source of zero-byte uploads (markers) */
+	char mountpoint[PATH_MAX];
+	atomic_bool readahead_set; /* fx_set_readahead() ran (after INIT) */
 };
+
+static void fx_set_readahead(const char *mountpoint, uint64_t bytes);
 
 struct fx_file {
 	struct fx_inode *in; /* holds a reference */
@@ -81,8 +87,15 @@ static struct timespec fx_wall(void)
 
 static struct fx_fs *fx_fs_of(fuse_req_t req)
 {
+	struct fx_fs *fs = fuse_req_userdata(req);
+
 	fx_log_set_request(fx_log_next_request());
-	return fuse_req_userdata(req);
+	/* INIT resets the kernel's readahead window; the first request after it
+	 * is the earliest moment to widen it. */
+	if (!atomic_load_explicit(&fs->readahead_set, memory_order_relaxed) &&
+	    !atomic_exchange(&fs->readahead_set, true))
+		fx_set_readahead(fs->mountpoint, fs->opt.kernel_readahead);
+	return fs;
 }
 
 static int fx_key(struct fx_fs *fs, struct fx_inode *in, char *key)
@@ -1741,6 +1754,35 @@ static int fx_add_opt(struct fuse_args *args, const char *name, const char *valu
 	return fuse_opt_add_arg(args, buf);
 }
 
+/* FUSE's default readahead (128 KiB) leaves one small request in flight and
+ * costs most of sequential throughput; the window is a property of the mount's bdi,
+ * named by its device numbers in /proc/self/mountinfo. Root only; best effort. */
+static void fx_set_readahead(const char *mountpoint, uint64_t bytes)
+{
+	char line[PATH_MAX + 512], mp[PATH_MAX], path[128];
+	unsigned major = 0, minor = 0;
+	bool found = false;
+	FILE *f;
+
+	if (bytes == 0 || !(f = fopen("/proc/self/mountinfo", "r")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		/* "36 25 0:53 / /mnt/point rw,... - fuse.rustfx ..."; the last match wins */
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor, mp) == 3 &&
+		    strcmp(mp, mountpoint) == 0 && strstr(line, " - fuse.rustfx "))
+			found = true;
+	}
+	fclose(f);
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major, minor);
+	if (!found || !(f = fopen(path, "w"))) {
+		fx_debug("kernel readahead left at its default (%s)", found ? strerror(errno) : "no mountinfo");
+		return;
+	}
+	fprintf(f, "%llu\n", (unsigned long long)(bytes / 1024));
+	if (fclose(f) != 0)
+		fx_debug("cannot set kernel readahead: %s", strerror(errno));
+}
+
 int fx_fs_run(struct fx_fs *fs, const char *fsname, const char *mountpoint, bool foreground,
 	      struct fx_diag *d)
 {
@@ -1755,6 +1797,7 @@ int fx_fs_run(struct fx_fs *fs, const char *fsname, const char *mountpoint, bool
 	    (fs->opt.allow_other && fx_add_opt(&args, "allow_other", NULL)) ||
 	    (fs->opt.default_permissions && fx_add_opt(&args, "default_permissions", NULL)))
 		goto out;
+	snprintf(fs->mountpoint, sizeof(fs->mountpoint), "%s", mountpoint);
 	se = fuse_session_new(&args, &fx_ops, sizeof(fx_ops), fs);
 	if (!se) {
 		fx_diag_set(d, -EINVAL, "run with -v for details", "cannot create the FUSE session");

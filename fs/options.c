@@ -31,6 +31,8 @@ const struct fx_conf_key fx_fs_conf_keys[] = {
 	  "seconds the kernel caches names" },
 	{ "mount", "negative_timeout", FX_CONF_FLOAT, "1", 0, FX_TIMEOUT_MAX, NULL, "negative_timeout",
 	  "seconds the kernel caches a name's absence" },
+	{ "mount", "kernel_readahead", FX_CONF_SIZE, "8M", 0, 1024.0 * 1024 * 1024, NULL,
+	  "kernel_readahead", "how far the kernel reads ahead of sequential readers (0: its default)" },
 	{ NULL, NULL, 0, NULL, 0, 0, NULL, NULL, NULL },
 };
 
@@ -176,6 +178,7 @@ int fx_options_resolve(const struct fx_config *cfg, struct fx_fs_options *out, s
 	o.attr_timeout = fx_config_float(cfg, "mount.attr_timeout");
 	o.entry_timeout = fx_config_float(cfg, "mount.entry_timeout");
 	o.negative_timeout = fx_config_float(cfg, "mount.negative_timeout");
+	o.kernel_readahead = fx_config_size(cfg, "mount.kernel_readahead");
 	o.uid = getuid();
 	o.gid = getgid();
 	if (uid) {

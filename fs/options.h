@@ -12,6 +12,7 @@
 #define FX_FS_OPTIONS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "core/config.h"
@@ -25,6 +26,7 @@ struct fx_fs_options {
 	gid_t gid;
 	mode_t umask;
 	double attr_timeout, entry_timeout, negative_timeout;
+	uint64_t kernel_readahead; /* bytes; 0 keeps the kernel's default */
 };
 
 /**
