@@ -118,6 +118,12 @@ static const struct fx_backend_ops *fx_lookup(const char *scheme, size_t len, ch
 
 int fx_backend_open(const char *url, struct fx_backend **out, struct fx_diag *d)
 {
+	return fx_backend_open_config(url, NULL, out, d);
+}
+
+int fx_backend_open_config(const char *url, const struct fx_config *cfg, struct fx_backend **out,
+			   struct fx_diag *d)
+{
 	const struct fx_backend_ops *ops;
 	const char *sep = url ? strstr(url, "://") : NULL;
 	struct fx_backend *b;
@@ -148,7 +154,7 @@ int fx_backend_open(const char *url, struct fx_backend **out, struct fx_diag *d)
 	}
 	pthread_mutex_init(&b->fault_lock, NULL);
 	b->ops = ops;
-	err = ops->open(url, &b->state, d);
+	err = ops->open(url, cfg, &b->state, d);
 	if (err) {
 		fx_diag_set(d, err, NULL, "cannot open %s backend '%s' (%s)", ops->name, url,
 			    fx_strerror(err));

@@ -21,6 +21,7 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
+#include "core/config.h"
 #include "core/error.h"
 
 #define FX_KEY_MAX 1024      /* bytes in a key, as S3 */
@@ -109,8 +110,9 @@ struct fx_backend_ops {
 	const char *name;   /* "file", "mem", "s3" */
 	const char *scheme; /* URL scheme: "file" for file://... */
 
-	/** Open @url (whole URL). @state out. Fill @d on error. */
-	int (*open)(const char *url, void **state, struct fx_diag *d);
+	/** Open @url (whole URL) with settings from @cfg (NULL: defaults).
+	 *  @state out. Fill @d on error. */
+	int (*open)(const char *url, const struct fx_config *cfg, void **state, struct fx_diag *d);
 	void (*close)(void *state);
 	/** Capability bits of this instance (enum fx_backend_caps). */
 	uint32_t (*caps)(void *state);
@@ -172,6 +174,9 @@ int fx_backend_register(const struct fx_backend_ops *ops);
  * @return 0 and *@out, or -FX_EBADURL / -errno with @d filled (what and hint).
  */
 int fx_backend_open(const char *url, struct fx_backend **out, struct fx_diag *d);
+/** The same with settings (retry, io, [s3] ...) from @cfg, which must outlive the backend. */
+int fx_backend_open_config(const char *url, const struct fx_config *cfg, struct fx_backend **out,
+			   struct fx_diag *d);
 /** Close; NULL is a no-op. */
 void fx_backend_close(struct fx_backend *b);
 

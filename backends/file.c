@@ -762,12 +762,15 @@ out_done:
 
 /* ------------------------------------------------------------- open/close */
 
-static int fx_file_open(const char *url, void **state, struct fx_diag *d)
+static int fx_file_open(const char *url, const struct fx_config *cfg, void **state,
+			struct fx_diag *d)
 {
 	const char *path = url + strlen("file://");
 	struct fx_file *f;
 	size_t len;
 	int err;
+
+	(void)cfg; /* no settings yet */
 
 	if (strncmp(url, "file://", 7) || path[0] != '/') {
 		fx_diag_set(d, -FX_EBADURL, "use an absolute path: file:///srv/bucket (three slashes)",

@@ -202,10 +202,13 @@ static int fx_mem_read_fd(int fd, uint64_t offset, uint64_t len, char **out)
 
 /* ------------------------------------------------------------- open/close */
 
-static int fx_mem_open(const char *url, void **state, struct fx_diag *d)
+static int fx_mem_open(const char *url, const struct fx_config *cfg, void **state,
+		       struct fx_diag *d)
 {
 	const char *name = url + strlen("mem://");
 	struct fx_mem_store *s;
+
+	(void)cfg; /* no settings yet */
 
 	if (strncmp(url, "mem://", 6)) {
 		fx_diag_set(d, -FX_EBADURL, "use mem://NAME", "not a mem:// URL: '%s'", url);

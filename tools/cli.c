@@ -252,7 +252,7 @@ static int fx_do_mount(const struct fx_cli *cli, const struct fx_mount_args *ma)
 		goto out;
 	fx_log_bump(cli->verbose);
 
-	ret = fx_backend_open(ma->url, &backend, &d);
+	ret = fx_backend_open_config(ma->url, cfg, &backend, &d);
 	if (ret < 0) {
 		/* A URL that names nothing is bad input, not a system failure. */
 		if (ret == -ENOENT || ret == -ENOTDIR)

@@ -48,10 +48,11 @@ static struct {
 
 /* ------------------------------------------------- the "minimal" backend */
 
-static int minimal_open(const char *url, void **state, struct fx_diag *d)
+static int minimal_open(const char *url, const struct fx_config *cfg, void **state,
+			struct fx_diag *d)
 {
 	(void)url;
-	return fx_backend_mem_ops.open("mem://", state, d);
+	return fx_backend_mem_ops.open("mem://", cfg, state, d);
 }
 
 static uint32_t minimal_caps(void *state)

@@ -297,8 +297,10 @@ Test(registry, missing_scheme_diag)
 
 extern const struct fx_backend_ops fx_backend_mem_ops;
 
-static int fake_open(const char *url, void **state, struct fx_diag *d)
+static int fake_open(const char *url, const struct fx_config *cfg, void **state,
+		     struct fx_diag *d)
 {
+	(void)cfg;
 	(void)url;
 	(void)state;
 	fx_diag_set(d, -EACCES, "fix it", "fake refuses");
