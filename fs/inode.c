@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #define FX_ITABLE_BUCKETS_MIN 1024
@@ -47,6 +48,13 @@ static struct fx_inode *fx_inode_alloc(uint64_t ino, mode_t mode)
 
 static void fx_inode_destroy(struct fx_inode *in)
 {
+	/* A staging file whose publish never succeeded stays on disk: the next
+	 * mount reports it, and nothing written is lost. */
+	if (in->stage_fd >= 0) {
+		close(in->stage_fd);
+		if (in->dirty_seq == in->clean_seq && in->stage_path)
+			unlink(in->stage_path);
+	}
 	pthread_mutex_destroy(&in->lock);
 	pthread_cond_destroy(&in->cond);
 	fx_meta_clear(&in->meta);
@@ -335,6 +343,11 @@ int fx_itable_move(struct fx_itable *t, struct fx_inode *in, struct fx_inode *pa
 	if (!copy)
 		return -ENOMEM;
 	pthread_mutex_lock(&t->lock);
+	if (in != t->root && !in->name) { /* unlinked meanwhile: nothing to move */
+		pthread_mutex_unlock(&t->lock);
+		free(copy);
+		return -ENOENT;
+	}
 	victim = fx_find_name(t, parent, name);
 	if (victim && victim != in) {
 		fx_unhash_name(t, victim);
@@ -363,6 +376,16 @@ void fx_itable_detach(struct fx_itable *t, struct fx_inode *in)
 	free(in->name);
 	in->name = NULL;
 	pthread_mutex_unlock(&t->lock);
+}
+
+bool fx_itable_detached(struct fx_itable *t, struct fx_inode *in)
+{
+	bool detached;
+
+	pthread_mutex_lock(&t->lock);
+	detached = in != t->root && !in->name;
+	pthread_mutex_unlock(&t->lock);
+	return detached;
 }
 
 size_t fx_itable_count(struct fx_itable *t)

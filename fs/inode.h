@@ -45,7 +45,8 @@ struct fx_inode {
 	int stage_fd;            /* local staging copy, or -1 */
 	char *stage_path;
 	uint64_t dirty_seq;      /* bumped by every change to staged data or metadata */
-	uint64_t clean_seq;      /* dirty_seq at the last successful publish */
+	uint64_t clean_seq;      /* dirty_seq at the last successful publish; a staging
+	                          * file freed while dirty is kept on disk */
 	bool publishing;         /* a publish is in flight; others wait on cond */
 	unsigned open_count;     /* open file handles */
 };
@@ -86,11 +87,13 @@ int fx_itable_key(struct fx_itable *t, struct fx_inode *in, char *buf, size_t n)
 
 /**
  * Give @in the name @name under @parent, detaching whatever inode held that
- * name before. @return 0 or -ENOMEM.
+ * name before. @return 0, -ENOENT if @in was detached meanwhile, or -ENOMEM.
  */
 int fx_itable_move(struct fx_itable *t, struct fx_inode *in, struct fx_inode *parent, const char *name);
 /** Remove @in from the name tree (unlink, rmdir); it lives on until forgotten. */
 void fx_itable_detach(struct fx_itable *t, struct fx_inode *in);
+/** True once @in was unlinked (its own name removed; not its ancestors'). */
+bool fx_itable_detached(struct fx_itable *t, struct fx_inode *in);
 /** Number of live inodes (for tests and stats). */
 size_t fx_itable_count(struct fx_itable *t);
 

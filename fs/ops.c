@@ -174,12 +174,24 @@ found:
 	return 0;
 }
 
-/* Record backend attributes on @in unless local staged state is newer. */
+/* An inode whose local state is the truth until it is published or closed:
+ * backend answers must not overwrite or replace it. inode lock held. */
+static bool fx_busy(const struct fx_inode *in)
+{
+	return fx_staged(in) || in->open_count > 0 || !in->remote;
+}
+
+/*
+ * Record backend attributes on @in. Unless @force (we just stored them),
+ * they are dropped when local state is newer: the inode is busy, or its
+ * attributes were refreshed after the caller's answer was fetched (a probe
+ * or a directory snapshot taken before a publish must not undo it).
+ */
 static void fx_inode_set_attr(struct fx_fs *fs, struct fx_inode *in, const struct stat *st,
-			      struct fx_meta *meta)
+			      struct fx_meta *meta, bool force)
 {
 	pthread_mutex_lock(&in->lock);
-	if (!fx_staged(in)) {
+	if (force || (!fx_busy(in) && fx_now() >= in->attr_expiry)) {
 		ino_t ino = in->st.st_ino;
 
 		in->st = *st;
@@ -194,22 +206,36 @@ static void fx_inode_set_attr(struct fx_fs *fs, struct fx_inode *in, const struc
 	pthread_mutex_unlock(&in->lock);
 }
 
-/* The inode for @name under @parent with attributes @st, made if needed;
- * an inode of another type under that name (changed behind our back) is
- * replaced. Returns it referenced. */
+/*
+ * The inode for @name under @parent with attributes @st, made if needed.
+ * An idle inode of another type under that name (changed behind our back)
+ * is replaced; a busy one is kept as it is and *@conflict set, since local
+ * state is newer than any listing. Returns it referenced, or NULL (ENOMEM).
+ */
 static struct fx_inode *fx_child_install(struct fx_fs *fs, struct fx_inode *parent, const char *name,
-					 const struct stat *st, struct fx_meta *meta)
+					 const struct stat *st, struct fx_meta *meta, bool force,
+					 bool *conflict)
 {
-	bool created;
+	bool created, busy;
 	struct fx_inode *in = fx_itable_child_make(fs->inodes, parent, name, st->st_mode, &created);
 
-	if (in && !created && (in->st.st_mode & S_IFMT) != (st->st_mode & S_IFMT)) {
-		fx_itable_detach(fs->inodes, in);
-		fx_itable_put(fs->inodes, in);
-		in = fx_itable_child_make(fs->inodes, parent, name, st->st_mode, &created);
+	*conflict = false;
+	if (in && !created) {
+		pthread_mutex_lock(&in->lock);
+		busy = fx_busy(in);
+		*conflict = (in->st.st_mode & S_IFMT) != (st->st_mode & S_IFMT);
+		pthread_mutex_unlock(&in->lock);
+		if (*conflict && busy)
+			return in;
+		if (*conflict) {
+			*conflict = false;
+			fx_itable_detach(fs->inodes, in);
+			fx_itable_put(fs->inodes, in);
+			in = fx_itable_child_make(fs->inodes, parent, name, st->st_mode, &created);
+		}
 	}
 	if (in)
-		fx_inode_set_attr(fs, in, st, meta);
+		fx_inode_set_attr(fs, in, st, meta, force || created);
 	return in;
 }
 
@@ -247,23 +273,27 @@ static int fx_refresh(struct fx_fs *fs, struct fx_inode *in)
 	if (ret == 0 && (st.st_mode & S_IFMT) != (in->st.st_mode & S_IFMT))
 		ret = -ENOENT; /* replaced by another type: the kernel must look it up again */
 	if (ret == 0)
-		fx_inode_set_attr(fs, in, &st, &meta);
+		fx_inode_set_attr(fs, in, &st, &meta, false);
 	fx_meta_clear(&meta);
 	return ret;
 }
 
 /* ------------------------------------------------------------ publishing */
 
-/* Upload @in's staged data and metadata if they changed since the last
- * publish. Concurrent publishes of one inode are serialised on in->cond. */
+/*
+ * Upload @in's staged data and metadata if they changed since the last
+ * publish. Concurrent publishes of one inode are serialised on in->cond.
+ * The key is computed without holding anything against rename or unlink, so
+ * it is checked again after the upload: an object put under a name the file
+ * lost meanwhile is deleted, and the upload goes to the new name.
+ */
 static int fx_publish(struct fx_fs *fs, struct fx_inode *in)
 {
-	char key[FX_KEY_BUF];
+	char key[FX_KEY_BUF], now_key[FX_KEY_BUF];
 	struct fx_meta meta = { 0 };
-	struct fx_object_info info = { 0 };
 	uint64_t seq;
 	struct stat st;
-	int ret, fd;
+	int ret, fd, tries = 0;
 
 	pthread_mutex_lock(&in->lock);
 	while (in->publishing)
@@ -278,20 +308,25 @@ static int fx_publish(struct fx_fs *fs, struct fx_inode *in)
 	fd = in->stage_fd;
 	ret = fx_meta_copy(&meta, &in->meta);
 	pthread_mutex_unlock(&in->lock);
-
-	if (ret == 0)
-		ret = fx_key(fs, in, key);
-	if (ret == -ENOENT) { /* unlinked while open: nothing to publish */
-		ret = 0;
-		goto out;
-	}
 	if (ret == 0)
 		ret = fx_ns_meta_from_stat(&meta, &st);
+again:
+	if (ret == 0 && fx_itable_detached(fs->inodes, in))
+		goto out; /* unlinked while open: nothing to publish */
 	if (ret == 0)
-		ret = fx_backend_put(fs->backend, key, fd, (uint64_t)st.st_size, &meta, &info);
+		ret = fx_key(fs, in, key);
+	if (ret == 0)
+		ret = fx_backend_put(fs->backend, key, fd, (uint64_t)st.st_size, &meta, NULL);
+	if (ret == 0 && (fx_key(fs, in, now_key) < 0 || strcmp(key, now_key) != 0)) {
+		/* renamed or unlinked during the upload: that name is no longer ours */
+		fx_backend_delete(fs->backend, key);
+		if (++tries < 3)
+			goto again;
+		ret = fx_itable_detached(fs->inodes, in) ? 0 : -EAGAIN;
+	}
 	if (ret < 0)
 		fx_error("publishing %s failed: %s; the data stays in %s and is retried at the next "
-			 "flush", key, fx_strerror(ret), in->stage_path);
+			 "flush or close", key, fx_strerror(ret), in->stage_path);
 	else
 		fx_debug("published %s (%lld bytes)", key, (long long)st.st_size);
 out:
@@ -304,28 +339,61 @@ out:
 	pthread_cond_broadcast(&in->cond);
 	pthread_mutex_unlock(&in->lock);
 	fx_meta_clear(&meta);
-	fx_object_info_clear(&info);
 	return ret;
 }
 
-/* Store @in's metadata now (chmod, xattrs, ...) when no staged copy will
- * carry it at the next publish. Called with nothing locked. */
+/* Drop the staging copy once nothing needs it: no open handle, and published
+ * or unlinked. Its attributes stay fresh: they are exactly what was stored. */
+static void fx_unstage_if_idle(struct fx_fs *fs, struct fx_inode *in)
+{
+	bool detached = fx_itable_detached(fs->inodes, in);
+	char *path = NULL;
+	int fd = -1;
+
+	pthread_mutex_lock(&in->lock);
+	if (fx_staged(in) && in->open_count == 0 && !in->publishing &&
+	    (in->dirty_seq == in->clean_seq || detached)) {
+		fd = in->stage_fd;
+		path = in->stage_path;
+		in->stage_fd = -1;
+		in->stage_path = NULL;
+		in->attr_expiry = fx_now() + fs->opt.attr_timeout;
+	}
+	pthread_mutex_unlock(&in->lock);
+	fx_staging_drop(fd, path);
+}
+
+/*
+ * Store @in's metadata (chmod, utimens, xattrs, ...). A file staged for open
+ * handles carries it at their next publish; otherwise it is stored now.
+ * The bucket root has no object to hold metadata: changes to it stay local.
+ */
 static int fx_publish_meta(struct fx_fs *fs, struct fx_inode *in)
 {
 	char key[FX_KEY_BUF], marker[FX_KEY_BUF];
 	struct fx_meta meta = { 0 };
+	bool staged, open;
 	struct stat st;
-	bool staged;
 	int ret;
 
+	if (in->ino == FX_ROOT_INO)
+		return 0;
 	pthread_mutex_lock(&in->lock);
 	staged = fx_staged(in);
+	open = in->open_count > 0;
 	if (staged)
 		in->dirty_seq++;
 	st = in->st;
 	ret = staged ? 0 : fx_meta_copy(&meta, &in->meta);
 	pthread_mutex_unlock(&in->lock);
-	if (staged || ret < 0)
+	if (staged) {
+		if (open)
+			return 0; /* the last release publishes it */
+		ret = fx_publish(fs, in);
+		fx_unstage_if_idle(fs, in);
+		return ret;
+	}
+	if (ret < 0)
 		return ret;
 	if ((ret = fx_key(fs, in, key)) < 0 || (ret = fx_ns_meta_from_stat(&meta, &st)) < 0)
 		goto out;
@@ -383,25 +451,6 @@ static int fx_stage(struct fx_fs *fs, struct fx_inode *in, bool load)
 	return 0;
 }
 
-/* Drop the staging copy once nothing needs it: no open handle and published. */
-static void fx_unstage_if_idle(struct fx_inode *in)
-{
-	int fd = -1;
-	char *path = NULL;
-
-	pthread_mutex_lock(&in->lock);
-	if (fx_staged(in) && in->open_count == 0 && !in->publishing &&
-	    (in->dirty_seq == in->clean_seq || !in->name)) {
-		fd = in->stage_fd;
-		path = in->stage_path;
-		in->stage_fd = -1;
-		in->stage_path = NULL;
-		in->attr_expiry = 0;
-	}
-	pthread_mutex_unlock(&in->lock);
-	fx_staging_drop(fd, path);
-}
-
 /* An open file whose object is about to go (unlink, rename over it) keeps
  * its bytes for its readers: copy them to staging first, as POSIX wants. */
 static int fx_keep_open(struct fx_fs *fs, struct fx_inode *in)
@@ -423,6 +472,10 @@ static void fx_op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO; /* always plus: attrs are free */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	/* O_TRUNC reaches open() instead of a separate truncating setattr, which
+	 * would publish an empty object first. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	/* Locks stay kernel-local (we implement no getlk/setlk/flock). */
 	conn->want &= ~(unsigned)(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
 	conn->max_write = 1u << 20;
@@ -435,7 +488,7 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 	struct fx_meta meta = { 0 };
 	char key[FX_KEY_BUF];
 	struct stat st;
-	bool known;
+	bool known, conflict;
 	int ret;
 
 	if (!parent)
@@ -455,7 +508,8 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 	ret = fx_probe(fs, key, &st, &meta);
 	if (ret < 0)
 		goto out;
-	in = fx_child_install(fs, parent, name, &st, &meta);
+	/* On a type conflict with a busy local inode, the local one answers. */
+	in = fx_child_install(fs, parent, name, &st, &meta, false, &conflict);
 	if (!in) {
 		ret = -ENOMEM;
 		goto out;
@@ -535,11 +589,11 @@ static void fx_set_time(struct timespec *dst, const struct timespec *src, bool n
 }
 
 static int do_setattr(struct fx_fs *fs, struct fx_inode *in, const struct stat *attr, int to_set,
-		      struct fuse_file_info *fi, struct stat *out)
+		      struct stat *out)
 {
 	bool meta_change = to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
 				     FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW);
-	bool publish_now = false;
+	struct stat old;
 	int ret = 0;
 
 	if (fs->opt.ro)
@@ -549,24 +603,30 @@ static int do_setattr(struct fx_fs *fs, struct fx_inode *in, const struct stat *
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if (S_ISDIR(in->st.st_mode))
 			return -EISDIR;
-		ret = fx_stage(fs, in, attr->st_size > 0);
-		if (ret < 0)
-			return ret;
+		/* Pinned like a handle, so a concurrent release cannot unstage
+		 * between staging and truncating. */
 		pthread_mutex_lock(&in->lock);
-		if (ftruncate(in->stage_fd, attr->st_size) < 0) {
+		in->open_count++;
+		pthread_mutex_unlock(&in->lock);
+		ret = fx_stage(fs, in, attr->st_size > 0);
+		pthread_mutex_lock(&in->lock);
+		if (ret == 0 && ftruncate(in->stage_fd, attr->st_size) < 0)
 			ret = -errno;
-		} else {
+		if (ret == 0) {
 			in->st.st_size = attr->st_size;
 			in->st.st_blocks = (in->st.st_size + 511) / 512;
 			in->st.st_mtim = in->st.st_ctim = fx_wall();
 			in->dirty_seq++;
-			publish_now = !fi && in->open_count == 0;
 		}
+		in->open_count--;
 		pthread_mutex_unlock(&in->lock);
-		if (ret < 0)
+		if (ret < 0) {
+			fx_unstage_if_idle(fs, in);
 			return ret;
+		}
 	}
 	pthread_mutex_lock(&in->lock);
+	old = in->st;
 	if (to_set & FUSE_SET_ATTR_MODE)
 		in->st.st_mode = (in->st.st_mode & S_IFMT) | (attr->st_mode & 07777);
 	if (to_set & FUSE_SET_ATTR_UID)
@@ -581,13 +641,13 @@ static int do_setattr(struct fx_fs *fs, struct fx_inode *in, const struct stat *
 		in->st.st_ctim = fx_wall();
 	pthread_mutex_unlock(&in->lock);
 
-	if (publish_now) {
-		ret = fx_publish(fs, in);
-		fx_unstage_if_idle(in);
-	} else if (meta_change) {
+	/* Truncation without a handle (truncate(1)) is published now; with one,
+	 * at its flush or release. */
+	if (meta_change || (to_set & FUSE_SET_ATTR_SIZE))
 		ret = fx_publish_meta(fs, in);
-	}
 	pthread_mutex_lock(&in->lock);
+	if (ret < 0 && !fx_staged(in))
+		in->st = old; /* not stored: do not pretend it was */
 	*out = in->st;
 	pthread_mutex_unlock(&in->lock);
 	return ret;
@@ -605,7 +665,8 @@ static void fx_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	ret = do_setattr(fs, in, attr, to_set, fi, &st);
+	(void)fi; /* a handle changes nothing: the inode's staging is shared */
+	ret = do_setattr(fs, in, attr, to_set, &st);
 	fx_itable_put(fs->inodes, in);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
@@ -777,11 +838,23 @@ static void fx_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 			name = de->name;
 			st = de->st;
 			if (plus) {
-				in = fx_child_install(fs, dir, name, &de->st, &de->meta);
+				bool conflict;
+
+				in = fx_child_install(fs, dir, name, &de->st, &de->meta, false,
+						      &conflict);
 				if (!in)
 					break;
-				fx_entry_of(fs, in, &e);
-				st = e.attr;
+				if (conflict) {
+					/* The snapshot is older than local state: no
+					 * attributes, and the kernel looks it up. */
+					fx_itable_put(fs->inodes, in);
+					in = NULL;
+					memset(&e, 0, sizeof(e));
+					e.attr.st_mode = de->st.st_mode;
+				} else {
+					fx_entry_of(fs, in, &e);
+					st = e.attr;
+				}
 			}
 		}
 		if (plus) {
@@ -830,8 +903,13 @@ static void fx_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 static struct fx_inode *fx_new_child(struct fx_fs *fs, struct fx_inode *parent, const char *name,
 				     const struct stat *st, struct fx_meta *meta, bool remote)
 {
-	struct fx_inode *in = fx_child_install(fs, parent, name, st, meta);
+	bool conflict;
+	struct fx_inode *in = fx_child_install(fs, parent, name, st, meta, true, &conflict);
 
+	if (in && conflict) { /* a busy inode of another type holds the name */
+		fx_itable_put(fs->inodes, in);
+		return NULL;
+	}
 	if (in && !remote) {
 		pthread_mutex_lock(&in->lock);
 		in->remote = false;
@@ -1221,12 +1299,37 @@ static void fx_op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* ------------------------------------------------------------ files */
 
+/* Count a handle on @in before staging, so a concurrent release of another
+ * handle cannot unstage under it. */
+static void fx_pin(struct fx_inode *in)
+{
+	pthread_mutex_lock(&in->lock);
+	in->open_count++;
+	pthread_mutex_unlock(&in->lock);
+}
+
+/* Close one handle of @in: publish what is staged, drop staging once idle. */
+static int fx_handle_close(struct fx_fs *fs, struct fx_inode *in)
+{
+	int ret;
+
+	pthread_mutex_lock(&in->lock);
+	in->open_count--;
+	pthread_mutex_unlock(&in->lock);
+	ret = fx_publish(fs, in);
+	fx_unstage_if_idle(fs, in);
+	return ret;
+}
+
+/* Reply to open/create with a handle on the pinned @in (@e: a create). */
 static void fx_file_reply_open(fuse_req_t req, struct fx_fs *fs, struct fx_inode *in,
 			       struct fuse_file_info *fi, struct fuse_entry_param *e)
 {
 	struct fx_file *f = malloc(sizeof(*f));
+	int ret;
 
 	if (!f) {
+		fx_handle_close(fs, in);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -1234,15 +1337,18 @@ static void fx_file_reply_open(fuse_req_t req, struct fx_fs *fs, struct fx_inode
 	f->in = in;
 	f->flags = fi->flags;
 	fi->fh = (uintptr_t)f;
-	pthread_mutex_lock(&in->lock);
-	in->open_count++;
-	pthread_mutex_unlock(&in->lock);
 	if (e) {
 		fx_itable_lookup(fs->inodes, in);
-		if (fuse_reply_create(req, e, fi) == -ENOENT)
+		ret = fuse_reply_create(req, e, fi);
+		if (ret < 0)
 			fx_itable_forget(fs->inodes, in->ino, 1);
 	} else {
-		fuse_reply_open(req, fi);
+		ret = fuse_reply_open(req, fi);
+	}
+	if (ret < 0) { /* interrupted: no release will come for this handle */
+		fx_handle_close(fs, in);
+		fx_itable_put(fs->inodes, in);
+		free(f);
 	}
 }
 
@@ -1255,11 +1361,10 @@ static int do_open(struct fx_fs *fs, struct fx_inode *in, int flags)
 		return -EROFS;
 	if ((ret = fx_refresh(fs, in)) < 0)
 		return ret;
-	if (!writing && !(flags & O_TRUNC))
-		return 0;
-	if ((ret = fx_stage(fs, in, !(flags & O_TRUNC))) < 0)
-		return ret;
-	if (flags & O_TRUNC) {
+	fx_pin(in);
+	if (writing || (flags & O_TRUNC))
+		ret = fx_stage(fs, in, !(flags & O_TRUNC));
+	if (ret == 0 && (flags & O_TRUNC)) {
 		pthread_mutex_lock(&in->lock);
 		if (in->st.st_size != 0 && ftruncate(in->stage_fd, 0) < 0) {
 			ret = -errno;
@@ -1271,6 +1376,8 @@ static int do_open(struct fx_fs *fs, struct fx_inode *in, int flags)
 		}
 		pthread_mutex_unlock(&in->lock);
 	}
+	if (ret < 0)
+		fx_handle_close(fs, in);
 	return ret;
 }
 
@@ -1287,6 +1394,8 @@ static void fx_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fx_itable_put(fs->inodes, in);
 }
 
+/* Create stores an empty object at once, as s3fs does: listings, rmdir's
+ * emptiness check and other clients see the file while it is being written. */
 static void fx_op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mode_t mode,
 			 struct fuse_file_info *fi)
 {
@@ -1305,21 +1414,27 @@ static void fx_op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name
 	ret = fs->opt.ro ? -EROFS : fx_child_key(fs, parent, name, key);
 	if (ret == 0) {
 		fx_new_stat(fs, req, S_IFREG | (mode & 07777), &st);
-		in = fx_new_child(fs, parent, name, &st, &meta, false);
-		ret = in ? fx_stage(fs, in, false) : -ENOMEM;
+		ret = fx_ns_meta_from_stat(&meta, &st);
+	}
+	if (ret == 0)
+		ret = fx_backend_put(fs->backend, key, fs->devnull, 0, &meta, NULL);
+	if (ret == 0) {
+		in = fx_new_child(fs, parent, name, &st, &meta, true);
+		ret = in ? 0 : -EEXIST;
 	}
 	if (ret == 0) {
-		/* Publish even an empty file at close, as a plain directory would show it. */
-		pthread_mutex_lock(&in->lock);
-		in->dirty_seq++;
-		pthread_mutex_unlock(&in->lock);
+		fx_pin(in);
+		ret = fx_stage(fs, in, false);
+		if (ret < 0)
+			fx_handle_close(fs, in);
+	}
+	if (ret == 0) {
 		fx_entry_of(fs, in, &e);
 		fx_file_reply_open(req, fs, in, fi, &e);
 	} else {
-		if (in)
-			fx_itable_detach(fs->inodes, in);
 		fuse_reply_err(req, -ret);
 	}
+	fx_meta_clear(&meta);
 	fx_itable_put(fs->inodes, in);
 	fx_itable_put(fs->inodes, parent);
 }
@@ -1418,15 +1533,10 @@ static void fx_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 {
 	struct fx_fs *fs = fx_fs_of(req);
 	struct fx_file *f = (struct fx_file *)(uintptr_t)fi->fh;
-	struct fx_inode *in = f->in;
 
 	(void)ino;
-	fx_publish(fs, in); /* a failure was reported at flush; the data stays staged */
-	pthread_mutex_lock(&in->lock);
-	in->open_count--;
-	pthread_mutex_unlock(&in->lock);
-	fx_unstage_if_idle(in);
-	fx_itable_put(fs->inodes, in);
+	fx_handle_close(fs, f->in); /* a failed publish was reported at flush; data stays staged */
+	fx_itable_put(fs->inodes, f->in);
 	free(f);
 	fuse_reply_err(req, 0);
 }

@@ -96,8 +96,8 @@ Test(config, defaults)
 	cr_expect_null(fx_config_str(cfg, "log.file"));
 	cr_expect_not(fx_config_bool(cfg, "log.syslog"));
 	cr_expect_eq(fx_config_int(cfg, "retry.max_attempts"), 5);
-	cr_expect_eq(fx_config_int(cfg, "retry.base_delay_ms"), 100);
-	cr_expect_eq(fx_config_int(cfg, "retry.max_delay_ms"), 10000);
+	cr_expect_eq(fx_config_int(cfg, "retry.base_delay_ms"), 50);
+	cr_expect_eq(fx_config_int(cfg, "retry.max_delay_ms"), 2000);
 	cr_expect_eq(fx_config_int(cfg, "io.concurrency"), 32);
 	cr_expect_float_eq(fx_config_float(cfg, "io.timeout_s"), 30.0, 1e-9);
 	cr_expect_null(fx_config_str(cfg, "cache.dir"));
@@ -142,7 +142,7 @@ Test(config, file_parses_every_type)
 	cr_expect_str_eq(fx_config_str(cfg, "log.file"), "/var/log/a \"b\" \\ c#d;e\tf");
 	cr_expect_eq(fx_config_int(cfg, "retry.max_attempts"), 10);
 	cr_expect_eq(fx_config_int(cfg, "retry.base_delay_ms"), 250);
-	cr_expect_eq(fx_config_int(cfg, "retry.max_delay_ms"), 10000);
+	cr_expect_eq(fx_config_int(cfg, "retry.max_delay_ms"), 2000);
 	cr_expect_eq(fx_config_int(cfg, "io.concurrency"), 64);
 	cr_expect_float_eq(fx_config_float(cfg, "io.timeout_s"), 2.5, 1e-9);
 	cr_expect_str_eq(fx_config_str(cfg, "cache.dir"), "/srv/cache\\raw # not a comment");
