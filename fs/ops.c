@@ -35,7 +35,10 @@
 
 #define FX_KEY_BUF (FX_KEY_MAX + 2)
 #define FX_XATTR_META "xattr" /* metadata holding user xattrs as JSON, as s3fs */
-#define FX_XATTR_MAX (16 * 1024)
+/* All user xattrs of a file share one metadata value (S3 caps user metadata
+ * at 2 KiB); one value's base64 must fit in it. */
+#define FX_XATTR_MAX FX_META_VALUE_MAX
+#define FX_XATTR_VALUE_MAX ((FX_META_VALUE_MAX - 64) / 4 * 3)
 
 struct fx_fs {
 	struct fx_backend *backend;
@@ -1588,6 +1591,22 @@ static int fx_xattrs_store(struct fx_inode *in, json_t *obj)
 	return ret;
 }
 
+/* Store changed xattrs, or put the old ones back if they could not be stored. */
+static int fx_xattrs_commit(struct fx_fs *fs, struct fx_inode *in, struct fx_meta *old)
+{
+	int ret = fx_publish_meta(fs, in);
+
+	pthread_mutex_lock(&in->lock);
+	if (ret < 0 && !fx_staged(in)) {
+		fx_meta_clear(&in->meta);
+		in->meta = *old;
+		*old = (struct fx_meta){ 0 };
+	}
+	pthread_mutex_unlock(&in->lock);
+	fx_meta_clear(old);
+	return ret;
+}
+
 static bool fx_xattr_user(const char *name)
 {
 	return strncmp(name, "user.", 5) == 0 && name[5];
@@ -1598,6 +1617,7 @@ static void fx_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, con
 {
 	struct fx_fs *fs = fx_fs_of(req);
 	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
+	struct fx_meta old = { 0 };
 	char *b64 = NULL;
 	json_t *obj = NULL;
 	int ret = 0;
@@ -1610,7 +1630,7 @@ static void fx_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, con
 		ret = -EROFS;
 	else if (!fx_xattr_user(name))
 		ret = -ENOTSUP;
-	else if (size > FX_XATTR_MAX)
+	else if (size > FX_XATTR_VALUE_MAX)
 		ret = -E2BIG;
 	else
 		ret = fx_refresh(fs, in);
@@ -1630,14 +1650,16 @@ static void fx_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, con
 			ret = -EEXIST;
 		else if ((flags & XATTR_REPLACE) && !json_object_get(obj, name))
 			ret = -ENODATA;
-		else if (json_object_set_new(obj, name, json_string(b64)) < 0)
+		else if (json_object_set_new(obj, name, json_string(b64)) < 0 ||
+			 fx_meta_copy(&old, &in->meta) < 0)
 			ret = -ENOMEM;
 		else
 			ret = fx_xattrs_store(in, obj);
 		pthread_mutex_unlock(&in->lock);
 	}
 	if (ret == 0)
-		ret = fx_publish_meta(fs, in);
+		ret = fx_xattrs_commit(fs, in, &old);
+	fx_meta_clear(&old);
 	json_decref(obj);
 	free(b64);
 	fx_itable_put(fs->inodes, in);
@@ -1738,6 +1760,7 @@ static void fx_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct fx_fs *fs = fx_fs_of(req);
 	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
+	struct fx_meta old = { 0 };
 	json_t *obj;
 	int ret = 0;
 
@@ -1754,12 +1777,18 @@ static void fx_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	if (ret == 0) {
 		pthread_mutex_lock(&in->lock);
 		obj = fx_xattrs_load(in);
-		ret = json_object_del(obj, name) < 0 ? -ENODATA : fx_xattrs_store(in, obj);
+		if (json_object_del(obj, name) < 0)
+			ret = -ENODATA;
+		else if (fx_meta_copy(&old, &in->meta) < 0)
+			ret = -ENOMEM;
+		else
+			ret = fx_xattrs_store(in, obj);
 		pthread_mutex_unlock(&in->lock);
 		json_decref(obj);
 	}
 	if (ret == 0)
-		ret = fx_publish_meta(fs, in);
+		ret = fx_xattrs_commit(fs, in, &old);
+	fx_meta_clear(&old);
 	fx_itable_put(fs->inodes, in);
 	fuse_reply_err(req, -ret);
 }
