@@ -80,6 +80,9 @@ static void fx_register_builtins(void)
 	pthread_mutex_lock(&fx_registry_lock);
 	fx_register_locked(&fx_backend_file_ops);
 	fx_register_locked(&fx_backend_mem_ops);
+#ifdef RUSTFX_S3
+	fx_register_locked(&fx_backend_s3_ops);
+#endif
 	pthread_mutex_unlock(&fx_registry_lock);
 }
 

@@ -9,5 +9,8 @@
 
 extern const struct fx_backend_ops fx_backend_file_ops;
 extern const struct fx_backend_ops fx_backend_mem_ops;
+#ifdef RUSTFX_S3
+extern const struct fx_backend_ops fx_backend_s3_ops;
+#endif
 
 #endif

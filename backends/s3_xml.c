@@ -24,9 +24,9 @@
 #include <time.h>
 
 /* Longest element text kept: a 1024-byte key is <= 3072 bytes percent-encoded. */
-#define FX_XML_TEXT_MAX 4096
+#define FX_XML_TEXT_MAX	 4096
 #define FX_XML_DEPTH_MAX 8
-#define FX_XML_PATH_MAX 192
+#define FX_XML_PATH_MAX	 192
 
 /* ------------------------------------------------- path-matching document */
 
@@ -180,8 +180,9 @@ static int doc_feed(struct fx_xml_doc *doc, const char *data, size_t len, bool f
 		if (XML_Parse(doc->xp, data, chunk, final && (size_t)chunk == len) !=
 		    XML_STATUS_OK) {
 			if (!doc->err)
-				doc->err = XML_GetErrorCode(doc->xp) == XML_ERROR_NO_MEMORY ?
-						   -ENOMEM : -EPROTO;
+				doc->err = XML_GetErrorCode(doc->xp) == XML_ERROR_NO_MEMORY
+					       ? -ENOMEM
+					       : -EPROTO;
 			return doc->err;
 		}
 		data += chunk;
@@ -246,11 +247,11 @@ static int copy_text(char *dst, size_t n, const char *text, size_t len)
 
 enum { L_KEY, L_MTIME, L_ETAG, L_SIZE, L_CONTENTS, L_PREFIX, L_TRUNC, L_TOKEN, L_ENC };
 static const char *const fx_list_paths[] = {
-	"ListBucketResult/Contents/Key", "ListBucketResult/Contents/LastModified",
-	"ListBucketResult/Contents/ETag", "ListBucketResult/Contents/Size",
-	"ListBucketResult/Contents", "ListBucketResult/CommonPrefixes/Prefix",
-	"ListBucketResult/IsTruncated", "ListBucketResult/NextContinuationToken",
-	"ListBucketResult/EncodingType", NULL,
+    "ListBucketResult/Contents/Key",  "ListBucketResult/Contents/LastModified",
+    "ListBucketResult/Contents/ETag", "ListBucketResult/Contents/Size",
+    "ListBucketResult/Contents",      "ListBucketResult/CommonPrefixes/Prefix",
+    "ListBucketResult/IsTruncated",   "ListBucketResult/NextContinuationToken",
+    "ListBucketResult/EncodingType",  NULL,
 };
 
 struct fx_s3_list_parser {
@@ -258,8 +259,8 @@ struct fx_s3_list_parser {
 	fx_list_fn fn;
 	void *arg;
 	bool url_requested, url_encoded; /* asked for / in force */
-	bool enc_seen;  /* the answer had <EncodingType> */
-	bool ambiguous; /* a key passed on had '%' or '+': encoding mattered */
+	bool enc_seen;			 /* the answer had <EncodingType> */
+	bool ambiguous;			 /* a key passed on had '%' or '+': encoding mattered */
 	bool truncated, has_key;
 	uint64_t size;
 	int64_t mtime_ns;
@@ -282,7 +283,7 @@ static int list_take_key(struct fx_s3_list_parser *p, const char *text, size_t l
 
 static int list_emit(struct fx_s3_list_parser *p, bool is_prefix)
 {
-	struct fx_list_entry e = { .key = p->key, .is_prefix = is_prefix };
+	struct fx_list_entry e = {.key = p->key, .is_prefix = is_prefix};
 	int rc;
 
 	if (!is_prefix) {
@@ -340,21 +341,15 @@ static int list_on_end(void *ctx, int which, const char *text, size_t len)
 
 struct fx_s3_list_parser *fx_s3_list_parser_new(fx_list_fn fn, void *arg, bool url_encoded)
 {
-	struct fx_s3_list_parser *p = malloc(sizeof(*p));
+	struct fx_s3_list_parser *p = calloc(1, sizeof(*p));
 
-	if (!p)
-		return NULL;
-	if (doc_init(&p->doc, fx_list_paths, list_on_end, p) != 0) {
+	if (!p || doc_init(&p->doc, fx_list_paths, list_on_end, p) != 0) {
 		free(p);
 		return NULL;
 	}
 	p->fn = fn;
 	p->arg = arg;
 	p->url_requested = p->url_encoded = url_encoded;
-	p->enc_seen = p->ambiguous = p->truncated = p->has_key = false;
-	p->size = 0;
-	p->mtime_ns = 0;
-	p->etag[0] = p->key[0] = p->token[0] = '\0';
 	return p;
 }
 
@@ -412,8 +407,8 @@ static int doc_run(const char *const *paths, int (*on_end)(void *, int, const ch
 	return rc;
 }
 
-static const char *const fx_error_paths[] = { "Error/Code", "Error/Message", "Error/RequestId",
-					      NULL };
+static const char *const fx_error_paths[] = {"Error/Code", "Error/Message", "Error/RequestId",
+					     NULL};
 
 static int error_on_end(void *ctx, int which, const char *text, size_t len)
 {
@@ -461,8 +456,8 @@ static int value_on_end(void *ctx, int which, const char *text, size_t len)
 
 int fx_s3_parse_upload_id(const char *xml, size_t len, char *out, size_t n)
 {
-	static const char *const paths[] = { "InitiateMultipartUploadResult/UploadId", NULL };
-	struct fx_xml_value v = { .found = false };
+	static const char *const paths[] = {"InitiateMultipartUploadResult/UploadId", NULL};
+	struct fx_xml_value v = {.found = false};
 	char root[8];
 	int rc = doc_run(paths, value_on_end, &v, false, xml, len, root, sizeof(root));
 
@@ -475,9 +470,9 @@ int fx_s3_parse_upload_id(const char *xml, size_t len, char *out, size_t n)
 
 int fx_s3_parse_complete(const char *xml, size_t len, char *etag, size_t n)
 {
-	static const char *const paths[] = { "CompleteMultipartUploadResult/ETag", "Error/Code",
-					     NULL };
-	struct fx_xml_value v = { .found = false };
+	static const char *const paths[] = {"CompleteMultipartUploadResult/ETag", "Error/Code",
+					    NULL};
+	struct fx_xml_value v = {.found = false};
 	char root[40];
 	int rc = doc_run(paths, value_on_end, &v, false, xml, len, root, sizeof(root));
 
@@ -496,8 +491,8 @@ int fx_s3_parse_complete(const char *xml, size_t len, char *etag, size_t n)
 
 enum { D_DELETED_KEY, D_DELETED, D_ERROR_KEY, D_ERROR_CODE, D_ERROR };
 static const char *const fx_delete_paths[] = {
-	"DeleteResult/Deleted/Key", "DeleteResult/Deleted", "DeleteResult/Error/Key",
-	"DeleteResult/Error/Code", "DeleteResult/Error", NULL,
+    "DeleteResult/Deleted/Key", "DeleteResult/Deleted", "DeleteResult/Error/Key",
+    "DeleteResult/Error/Code",	"DeleteResult/Error",	NULL,
 };
 
 struct fx_delete_ctx {
@@ -544,7 +539,7 @@ static int delete_on_end(void *ctx, int which, const char *text, size_t len)
 int fx_s3_parse_delete_result(const char *xml, size_t len, const char *const *keys, size_t n,
 			      int *results)
 {
-	struct fx_delete_ctx c = { .keys = keys, .n = n, .results = results };
+	struct fx_delete_ctx c = {.keys = keys, .n = n, .results = results};
 	char root[40];
 	size_t i;
 	int rc;
@@ -568,67 +563,62 @@ static const struct {
 	const char *code;
 	int err;
 } fx_s3_codes[] = {
-	{ "NoSuchKey", ENOENT },	     { "NoSuchBucket", ENOENT },
-	{ "NoSuchUpload", ENOENT },	     { "AccessDenied", EACCES },
-	{ "SignatureDoesNotMatch", EACCES }, { "InvalidAccessKeyId", EACCES },
-	{ "ExpiredToken", EACCES },	     { "InvalidToken", EACCES },
-	{ "SlowDown", EAGAIN },		     { "RequestTimeout", EAGAIN },
-	{ "InternalError", EAGAIN },	     { "ServiceUnavailable", EAGAIN },
-	{ "EntityTooLarge", EFBIG },	     { "InvalidRange", ERANGE },
-	{ "BucketNotEmpty", ENOTEMPTY },     { "PreconditionFailed", ESTALE },
-	{ "NotImplemented", ENOTSUP },	     { "InvalidBucketName", EINVAL },
-	{ "KeyTooLongError", ENAMETOOLONG },
+    {"NoSuchKey", ENOENT},
+    {"NoSuchBucket", ENOENT},
+    {"NoSuchUpload", ENOENT},
+    {"AccessDenied", EACCES},
+    {"SignatureDoesNotMatch", EACCES},
+    {"InvalidAccessKeyId", EACCES},
+    {"ExpiredToken", EACCES},
+    {"InvalidToken", EACCES},
+    {"SlowDown", EAGAIN},
+    {"RequestTimeout", EAGAIN},
+    {"InternalError", EAGAIN},
+    {"ServiceUnavailable", EAGAIN},
+    {"EntityTooLarge", EFBIG},
+    {"InvalidRange", ERANGE},
+    {"BucketNotEmpty", ENOTEMPTY},
+    {"PreconditionFailed", ESTALE},
+    {"NotImplemented", ENOTSUP},
+    {"InvalidBucketName", EINVAL},
+    {"KeyTooLongError", ENAMETOOLONG},
 };
 
-static int code_errno(const char *code)
+static const struct {
+	long status;
+	int err;
+} fx_s3_statuses[] = {
+    {400, EINVAL}, {403, EACCES}, {404, ENOENT},  {408, EAGAIN}, {412, ESTALE}, {416, ERANGE},
+    {429, EAGAIN}, {500, EAGAIN}, {501, ENOTSUP}, {502, EAGAIN}, {503, EAGAIN}, {504, EAGAIN},
+};
+
+/* The code decides when it is known; else the status; else EIO. */
+static int code_errno(long http_status, const char *code)
 {
 	size_t i;
 
 	for (i = 0; code && i < sizeof(fx_s3_codes) / sizeof(fx_s3_codes[0]); i++)
 		if (strcmp(code, fx_s3_codes[i].code) == 0)
 			return fx_s3_codes[i].err;
+	for (i = 0; i < sizeof(fx_s3_statuses) / sizeof(fx_s3_statuses[0]); i++)
+		if (http_status == fx_s3_statuses[i].status)
+			return fx_s3_statuses[i].err;
 	return 0;
 }
 
 int fx_s3_errno(long http_status, const char *code)
 {
-	int err = code_errno(code);
+	int err = code_errno(http_status, code);
 
-	if (err)
-		return -err;
-	switch (http_status) {
-	case 400:
-		return -EINVAL;
-	case 403:
-		return -EACCES;
-	case 404:
-		return -ENOENT;
-	case 412:
-		return -ESTALE;
-	case 416:
-		return -ERANGE;
-	case 501:
-		return -ENOTSUP;
-	case 408:
-	case 429:
-	case 500:
-	case 502:
-	case 503:
-	case 504:
-		return -EAGAIN;
-	default:
-		return -EIO;
-	}
+	return err ? -err : -EIO;
 }
 
 bool fx_s3_retryable(long http_status, const char *code)
 {
-	int err = code_errno(code);
+	int err = code_errno(http_status, code);
 
-	if (err)
-		return err == EAGAIN;
-	return http_status == 408 || http_status == 429 ||
-	       (http_status >= 500 && http_status <= 599 && http_status != 501);
+	/* 505..599 are not in the table but are server trouble all the same. */
+	return err ? err == EAGAIN : http_status >= 505 && http_status <= 599;
 }
 
 /* ----------------------------------------------------------------- escape */
@@ -636,8 +626,8 @@ bool fx_s3_retryable(long http_status, const char *code)
 int fx_s3_xml_escape(const char *s, char **buf, size_t *len, size_t *cap)
 {
 	static const char *const entity[128] = {
-		['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;",
-		['\''] = "&apos;", ['\t'] = "&#9;", ['\n'] = "&#10;", ['\r'] = "&#13;",
+	    ['&'] = "&amp;",   ['<'] = "&lt;",	['>'] = "&gt;",	  ['"'] = "&quot;",
+	    ['\''] = "&apos;", ['\t'] = "&#9;", ['\n'] = "&#10;", ['\r'] = "&#13;",
 	};
 	const unsigned char *c;
 	size_t need = *len + 1;
@@ -712,17 +702,17 @@ static int name_index(const char *s, const char *names, int count)
 
 int fx_s3_parse_time(const char *text, int64_t *out_ns)
 {
-	struct tm tm = { 0 }, chk;
+	struct tm tm = {0}, chk;
 	const char *s = text;
 	int64_t frac = 0, scale = 100000000;
-	int y = 0, mo = -1, d = 0, h = 0, mi = 0, sec = 0;
+	int y = 0, mo = -1, d = 0, h = 0, mi = 0, sec = 0, oh = 0, om = 0, sign;
 	bool iso, ok;
 	time_t t;
 
 	if (!s)
 		return -EINVAL;
 	iso = isdigit((unsigned char)*s);
-	if (iso) { /* 2024-05-01T12:34:56[.789][Z] */
+	if (iso) { /* 2024-05-01T12:34:56[.789][Z|+hh:mm] */
 		ok = read_digits(&s, 4, &y) && read_lit(&s, "-") && read_digits(&s, 2, &mo) &&
 		     read_lit(&s, "-") && read_digits(&s, 2, &d) && read_lit(&s, "T");
 		mo--;
@@ -730,7 +720,8 @@ int fx_s3_parse_time(const char *text, int64_t *out_ns)
 		ok = strlen(s) >= 8 && name_index(s, "SunMonTueWedThuFriSat", 7) >= 0;
 		s += ok ? 3 : 0;
 		ok = ok && read_lit(&s, ", ") && read_digits(&s, 2, &d) && read_lit(&s, " ") &&
-		     strlen(s) >= 3 && (mo = name_index(s, "JanFebMarAprMayJunJulAugSepOctNovDec", 12)) >= 0;
+		     strlen(s) >= 3 &&
+		     (mo = name_index(s, "JanFebMarAprMayJunJulAugSepOctNovDec", 12)) >= 0;
 		s += ok ? 3 : 0;
 		ok = ok && read_lit(&s, " ") && read_digits(&s, 4, &y) && read_lit(&s, " ");
 	}
@@ -739,8 +730,12 @@ int fx_s3_parse_time(const char *text, int64_t *out_ns)
 	if (ok && iso && *s == '.' && isdigit((unsigned char)s[1]))
 		for (s++; isdigit((unsigned char)*s); s++, scale /= 10)
 			frac += (*s - '0') * scale; /* digits past ns add 0 */
-	if (ok && iso && *s == 'Z')
+	sign = *s == '+' ? -1 : *s == '-' ? 1 : 0;  /* to UTC */
+	if (ok && iso && (sign || *s == 'Z'))
 		s++;
+	if (ok && iso && sign)
+		ok = read_digits(&s, 2, &oh) && read_lit(&s, ":") && read_digits(&s, 2, &om) &&
+		     oh < 24 && om < 60;
 	if (ok && !iso)
 		ok = read_lit(&s, " GMT");
 	if (!ok || *s || mo < 0 || mo > 11 || d < 1 || h > 23 || mi > 59 || sec > 59)
@@ -753,10 +748,11 @@ int fx_s3_parse_time(const char *text, int64_t *out_ns)
 	tm.tm_sec = sec;
 	t = timegm(&tm);
 	/* timegm normalises Feb 30 to Mar 2: a day that does not exist fails. */
-	if (!gmtime_r(&t, &chk) || chk.tm_mday != d || chk.tm_mon != mo)
+	if (!gmtime_r(&t, &chk) || chk.tm_mon != mo)
 		return -EINVAL;
 	if (t > INT64_MAX / 1000000000 - 1 || t < INT64_MIN / 1000000000 + 1)
 		return -ERANGE;
+	t += sign * (oh * 3600 + om * 60);
 	*out_ns = (int64_t)t * 1000000000 + frac;
 	return 0;
 }

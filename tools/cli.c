@@ -21,6 +21,7 @@
 #include <xxhash.h>
 
 #include "backends/backend.h"
+#include "backends/s3.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "fs/fs.h"
@@ -35,7 +36,14 @@ struct fx_cli {
 	bool json;               /* --json */
 };
 
-static const struct fx_conf_key *const fx_cli_tables[] = { fx_core_conf_keys, fx_fs_conf_keys, NULL };
+static const struct fx_conf_key *const fx_cli_tables[] = {
+	fx_core_conf_keys,
+#ifdef RUSTFX_S3
+	fx_s3_conf_keys,
+#endif
+	fx_fs_conf_keys,
+	NULL,
+};
 
 static int fx_fail(const struct fx_diag *d)
 {
@@ -70,7 +78,8 @@ static void fx_print_help(FILE *f)
 		"      --json         machine-readable output where a command has it\n"
 		"  -h, --help         this help\n"
 		"      --version      print the version\n\n"
-		"URLs: file:///abs/dir (a local directory as a bucket), mem://NAME (tests)\n"
+		"URLs: file:///abs/dir (a local directory as a bucket), s3://BUCKET[/PREFIX],\n"
+		"      mem://NAME (tests)\n"
 		"environment: RUSTFX_<TABLE>_<KEY> overrides rustfx.toml; RUSTFX_LOG or RUST_LOG\n"
 		"             set the log filter, e.g. RUST_LOG=info,fs=debug\n");
 }

@@ -65,21 +65,21 @@ static int parse_list(const char *xml, size_t first, size_t step, bool url, stru
 }
 
 static const char fx_listing[] =
-	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-	"<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-	"<Name>bucket</Name><Prefix>photos/</Prefix><KeyCount>3</KeyCount>"
-	"<MaxKeys>1000</MaxKeys><Delimiter>/</Delimiter><IsTruncated>false</IsTruncated>"
-	"<Contents><Key>photos/a&amp;b.jpg</Key>"
-	"<LastModified>2024-05-01T12:34:56.789Z</LastModified>"
-	"<ETag>&quot;6761d6772dc789aa1a2be9e51757c93b&quot;</ETag><Size>1048576</Size>"
-	"<Owner><ID>6cf4ba</ID><DisplayName>someone</DisplayName></Owner>"
-	"<StorageClass>STANDARD</StorageClass></Contents>"
-	"<Contents><Key>photos/\xc3\xbc ber</Key>"
-	"<LastModified>2009-10-12T17:50:00.000Z</LastModified>"
-	"<ETag>\"abc-2\"</ETag><Size>0</Size><StorageClass>STANDARD</StorageClass></Contents>"
-	"<CommonPrefixes><Prefix>photos/2023/</Prefix></CommonPrefixes>"
-	"<CommonPrefixes><Prefix>photos/2024/</Prefix></CommonPrefixes>"
-	"</ListBucketResult>";
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+    "<Name>bucket</Name><Prefix>photos/</Prefix><KeyCount>3</KeyCount>"
+    "<MaxKeys>1000</MaxKeys><Delimiter>/</Delimiter><IsTruncated>false</IsTruncated>"
+    "<Contents><Key>photos/a&amp;b.jpg</Key>"
+    "<LastModified>2024-05-01T12:34:56.789Z</LastModified>"
+    "<ETag>&quot;6761d6772dc789aa1a2be9e51757c93b&quot;</ETag><Size>1048576</Size>"
+    "<Owner><ID>6cf4ba</ID><DisplayName>someone</DisplayName></Owner>"
+    "<StorageClass>STANDARD</StorageClass></Contents>"
+    "<Contents><Key>photos/\xc3\xbc ber</Key>"
+    "<LastModified>2009-10-12T17:50:00.000Z</LastModified>"
+    "<ETag>\"abc-2\"</ETag><Size>0</Size><StorageClass>STANDARD</StorageClass></Contents>"
+    "<CommonPrefixes><Prefix>photos/2023/</Prefix></CommonPrefixes>"
+    "<CommonPrefixes><Prefix>photos/2024/</Prefix></CommonPrefixes>"
+    "</ListBucketResult>";
 
 static void check_listing(const struct seen *s)
 {
@@ -101,7 +101,7 @@ static void check_listing(const struct seen *s)
 
 Test(s3_xml, list_whole)
 {
-	struct seen s = { 0 };
+	struct seen s = {0};
 	char *token = (char *)"unset";
 
 	cr_assert_eq(parse_list(fx_listing, sizeof(fx_listing), 1, false, &s, &token), 0);
@@ -114,7 +114,7 @@ Test(s3_xml, list_every_split_position)
 	size_t len = strlen(fx_listing), cut;
 
 	for (cut = 0; cut <= len; cut++) {
-		struct seen s = { 0 };
+		struct seen s = {0};
 		char *token = NULL;
 
 		cr_assert_eq(parse_list(fx_listing, cut, len, false, &s, &token), 0, "cut %zu",
@@ -125,7 +125,7 @@ Test(s3_xml, list_every_split_position)
 
 Test(s3_xml, list_one_byte_at_a_time)
 {
-	struct seen s = { 0 };
+	struct seen s = {0};
 	char *token = NULL;
 
 	cr_assert_eq(parse_list(fx_listing, 1, 1, false, &s, &token), 0);
@@ -137,7 +137,7 @@ Test(s3_xml, list_odd_steps)
 	size_t step;
 
 	for (step = 2; step < 64; step++) {
-		struct seen s = { 0 };
+		struct seen s = {0};
 		char *token = NULL;
 
 		cr_assert_eq(parse_list(fx_listing, step, step, false, &s, &token), 0);
@@ -146,20 +146,20 @@ Test(s3_xml, list_odd_steps)
 }
 
 static const char fx_encoded[] =
-	"<ListBucketResult><EncodingType>url</EncodingType><IsTruncated>false</IsTruncated>"
-	"<Contents><Key>a+b.txt</Key><Size>1</Size></Contents>"
-	"<Contents><Key>a%2Bb.txt</Key><Size>2</Size></Contents>"
-	"<Contents><Key>100%25.csv</Key><Size>3</Size></Contents>"
-	"<Contents><Key>%ED%95%9C%EA%B8%80/x%20y.txt</Key><Size>4</Size></Contents>"
-	"<CommonPrefixes><Prefix>run+books/</Prefix></CommonPrefixes>"
-	"</ListBucketResult>";
+    "<ListBucketResult><EncodingType>url</EncodingType><IsTruncated>false</IsTruncated>"
+    "<Contents><Key>a+b.txt</Key><Size>1</Size></Contents>"
+    "<Contents><Key>a%2Bb.txt</Key><Size>2</Size></Contents>"
+    "<Contents><Key>100%25.csv</Key><Size>3</Size></Contents>"
+    "<Contents><Key>%ED%95%9C%EA%B8%80/x%20y.txt</Key><Size>4</Size></Contents>"
+    "<CommonPrefixes><Prefix>run+books/</Prefix></CommonPrefixes>"
+    "</ListBucketResult>";
 
 Test(s3_xml, list_url_encoded_keys)
 {
 	size_t step;
 
 	for (step = 1; step < sizeof(fx_encoded); step += 7) {
-		struct seen s = { 0 };
+		struct seen s = {0};
 		char *token = NULL;
 
 		cr_assert_eq(parse_list(fx_encoded, step, step, true, &s, &token), 0);
@@ -175,7 +175,7 @@ Test(s3_xml, list_url_encoded_keys)
 
 Test(s3_xml, list_raw_keys_not_decoded)
 {
-	struct seen s = { 0 };
+	struct seen s = {0};
 	char *token = NULL;
 	const char *xml = "<ListBucketResult><IsTruncated>false</IsTruncated>"
 			  "<Contents><Key>a+b%20c</Key></Contents></ListBucketResult>";
@@ -187,11 +187,11 @@ Test(s3_xml, list_raw_keys_not_decoded)
 
 Test(s3_xml, list_bad_percent_escape)
 {
-	const char *bad[] = { "a%2", "a%zz", "a%", "a%00b" };
+	const char *bad[] = {"a%2", "a%zz", "a%", "a%00b"};
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct seen s = { 0 };
+		struct seen s = {0};
 		char *token = NULL;
 		char xml[256];
 
@@ -199,8 +199,7 @@ Test(s3_xml, list_bad_percent_escape)
 			 "<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>%s"
 			 "</Key></Contents></ListBucketResult>",
 			 bad[i]);
-		cr_expect_eq(parse_list(xml, 1000, 1000, true, &s, &token), -EPROTO, "%s",
-			     bad[i]);
+		cr_expect_eq(parse_list(xml, 1000, 1000, true, &s, &token), -EPROTO, "%s", bad[i]);
 		cr_expect_eq(s.n, 0);
 	}
 }
@@ -208,7 +207,7 @@ Test(s3_xml, list_bad_percent_escape)
 /* A server that ignores encoding-type=url and sends raw keys. */
 Test(s3_xml, list_server_ignored_encoding)
 {
-	struct seen s = { 0 };
+	struct seen s = {0};
 	char *token = NULL;
 	const char *plain = "<ListBucketResult><IsTruncated>false</IsTruncated>"
 			    "<Contents><Key>plain.txt</Key></Contents></ListBucketResult>";
@@ -225,7 +224,7 @@ Test(s3_xml, list_server_ignored_encoding)
 /* EncodingType before the entries decides even against the request. */
 Test(s3_xml, list_encoding_type_first_wins)
 {
-	struct seen s = { 0 };
+	struct seen s = {0};
 	char *token = NULL;
 	const char *xml = "<ListBucketResult><EncodingType>url</EncodingType>"
 			  "<Contents><Key>a%2Bb</Key></Contents></ListBucketResult>";
@@ -234,15 +233,33 @@ Test(s3_xml, list_encoding_type_first_wins)
 	cr_expect_str_eq(s.e[0].key, "a+b");
 }
 
+/* EncodingType after an entry that depended on the guess: refused. */
+Test(s3_xml, list_encoding_type_late_conflict)
+{
+	struct seen s = {0};
+	char *token = NULL;
+	const char *late = "<ListBucketResult><Contents><Key>a+b</Key></Contents>"
+			   "<EncodingType>url</EncodingType></ListBucketResult>";
+	const char *late_ok = "<ListBucketResult><Contents><Key>ab</Key></Contents>"
+			      "<EncodingType>url</EncodingType>"
+			      "<Contents><Key>c+d</Key></Contents></ListBucketResult>";
+
+	cr_expect_eq(parse_list(late, 1000, 1000, false, &s, &token), -EPROTO);
+	s.n = 0;
+	cr_assert_eq(parse_list(late_ok, 1000, 1000, false, &s, &token), 0);
+	cr_assert_eq(s.n, 2);
+	cr_expect_str_eq(s.e[1].key, "c d");
+}
+
 Test(s3_xml, list_truncated_token)
 {
-	struct seen s = { 0 };
+	struct seen s = {0};
 	char *token = NULL;
-	const char *xml =
-		"<ListBucketResult><IsTruncated>true</IsTruncated>"
-		"<Contents><Key>k</Key><Size>5</Size></Contents>"
-		"<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=+%</NextContinuationToken>"
-		"</ListBucketResult>";
+	const char *xml = "<ListBucketResult><IsTruncated>true</IsTruncated>"
+			  "<Contents><Key>k</Key><Size>5</Size></Contents>"
+			  "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=+%</"
+			  "NextContinuationToken>"
+			  "</ListBucketResult>";
 
 	cr_assert_eq(parse_list(xml, 3, 3, true, &s, &token), 0);
 	cr_assert_not_null(token);
@@ -253,7 +270,7 @@ Test(s3_xml, list_truncated_token)
 
 Test(s3_xml, list_truncated_without_token)
 {
-	struct seen s = { 0 };
+	struct seen s = {0};
 	char *token = NULL;
 
 	cr_expect_eq(parse_list("<ListBucketResult><IsTruncated>true</IsTruncated>"
@@ -264,7 +281,7 @@ Test(s3_xml, list_truncated_without_token)
 
 Test(s3_xml, list_callback_stop)
 {
-	struct seen s = { .stop_after = 2 };
+	struct seen s = {.stop_after = 2};
 	struct fx_s3_list_parser *p = fx_s3_list_parser_new(collect, &s, false);
 	char *token = NULL;
 	size_t i;
@@ -284,22 +301,22 @@ Test(s3_xml, list_callback_stop)
 Test(s3_xml, list_malformed)
 {
 	const char *bad[] = {
-		"",
-		"not xml at all",
-		"<ListBucketResult><Contents><Key>a</Key></Contents>",  /* unfinished */
-		"<ListBucketResult><Contents><Key>a</Kex></Contents></ListBucketResult>",
-		"<Error><Code>AccessDenied</Code></Error>",		 /* wrong root */
-		"<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
-		"<ListBucketResult><Contents><Key>a</Key><Size>-1</Size></Contents>"
-		"</ListBucketResult>",
-		"<ListBucketResult><Contents><Key>a</Key><LastModified>yesterday"
-		"</LastModified></Contents></ListBucketResult>",
-		"<!DOCTYPE x [<!ENTITY e \"boom\">]><ListBucketResult></ListBucketResult>",
+	    "",
+	    "not xml at all",
+	    "<ListBucketResult><Contents><Key>a</Key></Contents>", /* unfinished */
+	    "<ListBucketResult><Contents><Key>a</Kex></Contents></ListBucketResult>",
+	    "<Error><Code>AccessDenied</Code></Error>", /* wrong root */
+	    "<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
+	    "<ListBucketResult><Contents><Key>a</Key><Size>-1</Size></Contents>"
+	    "</ListBucketResult>",
+	    "<ListBucketResult><Contents><Key>a</Key><LastModified>yesterday"
+	    "</LastModified></Contents></ListBucketResult>",
+	    "<!DOCTYPE x [<!ENTITY e \"boom\">]><ListBucketResult></ListBucketResult>",
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct seen s = { 0 };
+		struct seen s = {0};
 		char *token = NULL;
 
 		cr_expect_eq(parse_list(bad[i], 5, 5, false, &s, &token), -EPROTO, "case %zu", i);
@@ -311,7 +328,7 @@ Test(s3_xml, list_text_bound)
 {
 	size_t big = 5000, i;
 	char *xml = malloc(big + 200), *o = xml;
-	struct seen s = { 0 };
+	struct seen s = {0};
 	char *token = NULL;
 
 	o += sprintf(o, "<ListBucketResult><Contents><Key>");
@@ -327,7 +344,7 @@ Test(s3_xml, list_text_bound)
 Test(s3_xml, list_longest_encoded_key)
 {
 	char *xml = malloc(4000), *o = xml;
-	struct seen s = { 0 };
+	struct seen s = {0};
 	char *token = NULL;
 	size_t i;
 
@@ -344,7 +361,7 @@ Test(s3_xml, list_longest_encoded_key)
 
 Test(s3_xml, list_leading_blanks)
 {
-	struct seen s = { 0 };
+	struct seen s = {0};
 	char *token = NULL;
 	char xml[sizeof(fx_listing) + 8] = "  \n \n";
 
@@ -413,38 +430,38 @@ struct errno_case {
 };
 
 static const struct errno_case fx_errno_cases[] = {
-	{ 404, "NoSuchKey", -ENOENT, false },
-	{ 404, "NoSuchBucket", -ENOENT, false },
-	{ 404, "", -ENOENT, false },
-	{ 404, NULL, -ENOENT, false },
-	{ 403, "AccessDenied", -EACCES, false },
-	{ 403, "SignatureDoesNotMatch", -EACCES, false },
-	{ 403, "InvalidAccessKeyId", -EACCES, false },
-	{ 403, "", -EACCES, false },
-	{ 503, "SlowDown", -EAGAIN, true },
-	{ 503, "", -EAGAIN, true },
-	{ 400, "RequestTimeout", -EAGAIN, true },
-	{ 500, "InternalError", -EAGAIN, true },
-	{ 500, "", -EAGAIN, true },
-	{ 502, NULL, -EAGAIN, true },
-	{ 504, NULL, -EAGAIN, true },
-	{ 408, NULL, -EAGAIN, true },
-	{ 429, NULL, -EAGAIN, true },
-	{ 400, "EntityTooLarge", -EFBIG, false },
-	{ 416, "InvalidRange", -ERANGE, false },
-	{ 416, NULL, -ERANGE, false },
-	{ 409, "BucketNotEmpty", -ENOTEMPTY, false },
-	{ 412, "PreconditionFailed", -ESTALE, false },
-	{ 412, NULL, -ESTALE, false },
-	{ 501, "NotImplemented", -ENOTSUP, false },
-	{ 501, NULL, -ENOTSUP, false },
-	{ 400, "InvalidBucketName", -EINVAL, false },
-	{ 400, "", -EINVAL, false },
-	{ 400, "KeyTooLongError", -ENAMETOOLONG, false },
-	{ 409, "OperationAborted", -EIO, false },
-	{ 200, "", -EIO, false },
-	{ 505, NULL, -EIO, true },
-	{ 0, "SomethingNew", -EIO, false },
+    {404, "NoSuchKey", -ENOENT, false},
+    {404, "NoSuchBucket", -ENOENT, false},
+    {404, "", -ENOENT, false},
+    {404, NULL, -ENOENT, false},
+    {403, "AccessDenied", -EACCES, false},
+    {403, "SignatureDoesNotMatch", -EACCES, false},
+    {403, "InvalidAccessKeyId", -EACCES, false},
+    {403, "", -EACCES, false},
+    {503, "SlowDown", -EAGAIN, true},
+    {503, "", -EAGAIN, true},
+    {400, "RequestTimeout", -EAGAIN, true},
+    {500, "InternalError", -EAGAIN, true},
+    {500, "", -EAGAIN, true},
+    {502, NULL, -EAGAIN, true},
+    {504, NULL, -EAGAIN, true},
+    {408, NULL, -EAGAIN, true},
+    {429, NULL, -EAGAIN, true},
+    {400, "EntityTooLarge", -EFBIG, false},
+    {416, "InvalidRange", -ERANGE, false},
+    {416, NULL, -ERANGE, false},
+    {409, "BucketNotEmpty", -ENOTEMPTY, false},
+    {412, "PreconditionFailed", -ESTALE, false},
+    {412, NULL, -ESTALE, false},
+    {501, "NotImplemented", -ENOTSUP, false},
+    {501, NULL, -ENOTSUP, false},
+    {400, "InvalidBucketName", -EINVAL, false},
+    {400, "", -EINVAL, false},
+    {400, "KeyTooLongError", -ENAMETOOLONG, false},
+    {409, "OperationAborted", -EIO, false},
+    {200, "", -EIO, false},
+    {505, NULL, -EIO, true},
+    {0, "SomethingNew", -EIO, false},
 };
 
 Test(s3_xml, errno_table)
@@ -475,11 +492,9 @@ Test(s3_xml, upload_id)
 	strcpy(small, "abc");
 	cr_assert_eq(fx_s3_parse_upload_id(xml, strlen(xml), id, sizeof(id)), 0);
 	cr_expect_str_eq(id, "VXBsb2FkIElE&x");
-	cr_expect_eq(fx_s3_parse_upload_id(xml, strlen(xml), small, sizeof(small)),
-		     -ENAMETOOLONG);
+	cr_expect_eq(fx_s3_parse_upload_id(xml, strlen(xml), small, sizeof(small)), -ENAMETOOLONG);
 	cr_expect_str_eq(small, "abc");
-	cr_expect_eq(fx_s3_parse_upload_id("<InitiateMultipartUploadResult/>", 32, id,
-					   sizeof(id)),
+	cr_expect_eq(fx_s3_parse_upload_id("<InitiateMultipartUploadResult/>", 32, id, sizeof(id)),
 		     -EPROTO);
 	cr_expect_eq(fx_s3_parse_upload_id("<Init", 5, id, sizeof(id)), -EPROTO);
 }
@@ -507,22 +522,21 @@ Test(s3_xml, complete_error_in_200)
 	const char *part = "<Error><Code>InvalidPart</Code></Error>";
 	char etag[FX_ETAG_MAX] = "keep";
 
-	cr_expect_eq(fx_s3_parse_complete(internal, strlen(internal), etag, sizeof(etag)),
-		     -EAGAIN);
+	cr_expect_eq(fx_s3_parse_complete(internal, strlen(internal), etag, sizeof(etag)), -EAGAIN);
 	cr_expect_eq(fx_s3_parse_complete(denied, strlen(denied), etag, sizeof(etag)), -EACCES);
 	cr_expect_eq(fx_s3_parse_complete(part, strlen(part), etag, sizeof(etag)), -EIO);
 	cr_expect_str_eq(etag, "keep");
 	cr_expect_eq(fx_s3_parse_complete("", 0, etag, sizeof(etag)), -EPROTO);
-	cr_expect_eq(fx_s3_parse_complete("<CompleteMultipartUploadResult/>", 32, etag,
-					  sizeof(etag)),
-		     -EPROTO);
+	cr_expect_eq(
+	    fx_s3_parse_complete("<CompleteMultipartUploadResult/>", 32, etag, sizeof(etag)),
+	    -EPROTO);
 }
 
 /* ---------------------------------------------------------- DeleteObjects */
 
 Test(s3_xml, delete_result)
 {
-	const char *keys[] = { "a", "b & c", "dup", "missing", "dup", "denied" };
+	const char *keys[] = {"a", "b & c", "dup", "missing", "dup", "denied"};
 	int results[6];
 	const char *xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 			  "<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
@@ -545,7 +559,7 @@ Test(s3_xml, delete_result)
 
 Test(s3_xml, delete_result_error_first_then_deleted)
 {
-	const char *keys[] = { "x", "y" };
+	const char *keys[] = {"x", "y"};
 	int results[2];
 	const char *xml = "<DeleteResult><Error><Code>InternalError</Code><Key>x</Key></Error>"
 			  "<Deleted><Key>x</Key></Deleted></DeleteResult>";
@@ -558,14 +572,14 @@ Test(s3_xml, delete_result_error_first_then_deleted)
 
 Test(s3_xml, delete_result_malformed)
 {
-	const char *keys[] = { "a" };
-	int results[1] = { 7 };
+	const char *keys[] = {"a"};
+	int results[1] = {7};
 
 	cr_expect_eq(fx_s3_parse_delete_result("<DeleteResult><Deleted>", 23, keys, 1, results),
 		     -EPROTO);
 	cr_expect_eq(results[0], -EIO);
-	cr_expect_eq(fx_s3_parse_delete_result("<Error><Code>AccessDenied</Code></Error>", 40,
-					       keys, 1, results),
+	cr_expect_eq(fx_s3_parse_delete_result("<Error><Code>AccessDenied</Code></Error>", 40, keys,
+					       1, results),
 		     -EPROTO);
 	cr_expect_eq(fx_s3_parse_delete_result("<DeleteResult/>", 15, keys, 1, results), 0);
 	cr_expect_eq(results[0], -EIO);
@@ -579,18 +593,20 @@ struct time_case {
 };
 
 static const struct time_case fx_times[] = {
-	{ "1970-01-01T00:00:00Z", 0 },
-	{ "1970-01-01T00:00:00.000Z", 0 },
-	{ "2024-05-01T12:34:56.789Z", 1714566896789000000LL },
-	{ "2024-05-01T12:34:56Z", 1714566896000000000LL },
-	{ "2024-05-01T12:34:56", 1714566896000000000LL },
-	{ "2024-05-01T12:34:56.5", 1714566896500000000LL },
-	{ "2024-05-01T12:34:56.123456789123Z", 1714566896123456789LL },
-	{ "2024-02-29T00:00:00Z", 1709164800000000000LL },
-	{ "1969-12-31T23:59:59.5Z", -500000000LL },
-	{ "Wed, 12 Oct 2009 17:50:00 GMT", 1255369800000000000LL },
-	{ "Thu, 01 Jan 1970 00:00:01 GMT", 1000000000LL },
-	{ "Wed, 01 May 2024 12:34:56 GMT", 1714566896000000000LL },
+    {"1970-01-01T00:00:00Z", 0},
+    {"1970-01-01T00:00:00.000Z", 0},
+    {"2024-05-01T12:34:56.789Z", 1714566896789000000LL},
+    {"2024-05-01T12:34:56Z", 1714566896000000000LL},
+    {"2024-05-01T12:34:56", 1714566896000000000LL},
+    {"2024-05-01T12:34:56.5", 1714566896500000000LL},
+    {"2024-05-01T12:34:56.123456789123Z", 1714566896123456789LL},
+    {"2024-02-29T00:00:00Z", 1709164800000000000LL},
+    {"1969-12-31T23:59:59.5Z", -500000000LL},
+    {"2024-05-01T14:34:56.5+02:00", 1714566896500000000LL},
+    {"2024-05-01T02:04:56-10:30", 1714566896000000000LL},
+    {"Wed, 12 Oct 2009 17:50:00 GMT", 1255369800000000000LL},
+    {"Thu, 01 Jan 1970 00:00:01 GMT", 1000000000LL},
+    {"Wed, 01 May 2024 12:34:56 GMT", 1714566896000000000LL},
 };
 
 Test(s3_xml, time_good)
@@ -608,28 +624,31 @@ Test(s3_xml, time_good)
 Test(s3_xml, time_bad)
 {
 	static const char *const bad[] = {
-		"",
-		"2024",
-		"2024-05-01",
-		"2024-05-01 12:34:56Z",
-		"2024-5-01T12:34:56Z",
-		"2024-13-01T00:00:00Z",
-		"2024-00-01T00:00:00Z",
-		"2023-02-29T00:00:00Z",
-		"2024-04-31T00:00:00Z",
-		"2024-05-01T24:00:00Z",
-		"2024-05-01T12:60:00Z",
-		"2024-05-01T12:34:56.Z",
-		"2024-05-01T12:34:56Zjunk",
-		"2024-05-01T12:34:56+02:00",
-		"Wed, 12 Oct 2009 17:50:00",
-		"Wed, 12 Oct 2009 17:50:00 PST",
-		"Wed, 12 Foo 2009 17:50:00 GMT",
-		"Xyz, 12 Oct 2009 17:50:00 GMT",
-		"Wed 12 Oct 2009 17:50:00 GMT",
-		"Wed, 2 Oct 2009 17:50:00 GMT",
-		"Wed",
-		"yesterday",
+	    "",
+	    "2024",
+	    "2024-05-01",
+	    "2024-05-01 12:34:56Z",
+	    "2024-5-01T12:34:56Z",
+	    "2024-13-01T00:00:00Z",
+	    "2024-00-01T00:00:00Z",
+	    "2023-02-29T00:00:00Z",
+	    "2024-04-31T00:00:00Z",
+	    "2024-05-01T24:00:00Z",
+	    "2024-05-01T12:60:00Z",
+	    "2024-05-01T12:34:56.Z",
+	    "2024-05-01T12:34:56Zjunk",
+	    "2024-05-01T12:34:56+2:00",
+	    "2024-05-01T12:34:56+0200",
+	    "2024-05-01T12:34:56Z+02:00",
+	    "2024-05-01T12:34:56+24:00",
+	    "Wed, 12 Oct 2009 17:50:00",
+	    "Wed, 12 Oct 2009 17:50:00 PST",
+	    "Wed, 12 Foo 2009 17:50:00 GMT",
+	    "Xyz, 12 Oct 2009 17:50:00 GMT",
+	    "Wed 12 Oct 2009 17:50:00 GMT",
+	    "Wed, 2 Oct 2009 17:50:00 GMT",
+	    "Wed",
+	    "yesterday",
 	};
 	size_t i;
 
@@ -675,7 +694,7 @@ Test(s3_xml, escape_grows)
 Test(s3_xml, escape_round_trip)
 {
 	const char *key = "we<ird> & \"quoted\" 'key'\r\n\t\xc3\xbc";
-	const char *keys[] = { key };
+	const char *keys[] = {key};
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	int results[1];
