@@ -19,12 +19,10 @@ set -u
 FX_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 FX_REPO_ROOT=$(cd "$FX_LIB_DIR/../.." && pwd)
 
-# ctest sets these; by hand the build tree of this checkout is used.
-RUSTFX_BIN=${RUSTFX_BIN:-$FX_REPO_ROOT/build/tools/rustfx}
-MOUNT_RUSTFX_BIN=${MOUNT_RUSTFX_BIN:-$FX_REPO_ROOT/build/tools/mount.rustfx}
-# RUSTFX_<TABLE>_<KEY> variables are configuration to rustfx, and an unknown
-# one is an error, so the variables that only locate the binaries must not
-# leak into the environment of the binaries themselves.
+# ctest sets FX_TEST_*; by hand the build tree of this checkout is used.
+# (Not RUSTFX_*: those are settings to rustfx, and an unknown one is an error.)
+RUSTFX_BIN=${FX_TEST_RUSTFX:-$FX_REPO_ROOT/build/tools/rustfx}
+MOUNT_RUSTFX_BIN=${FX_TEST_MOUNT_RUSTFX:-$FX_REPO_ROOT/build/tools/mount.rustfx}
 export -n RUSTFX_BIN MOUNT_RUSTFX_BIN
 # Settings from the caller's environment would make results depend on who
 # runs the test; each test sets what it means to set.
@@ -209,7 +207,7 @@ fx_setup() {
 	cd "$FX_TMP" || exit 1
 	if [ ! -x "$RUSTFX_BIN" ]; then
 		# Not a skip: a missing binary is a broken build.
-		fx_abort "rustfx binary not found" "looked at $RUSTFX_BIN (set RUSTFX_BIN)"
+		fx_abort "rustfx binary not found" "looked at $RUSTFX_BIN (set FX_TEST_RUSTFX)"
 	fi
 }
 
