@@ -480,8 +480,14 @@ int fx_s3_parse_complete(const char *xml, size_t len, char *etag, size_t n)
 		return rc;
 	if (strcmp(root, "Error") == 0)
 		return fx_s3_errno(200, v.code);
-	if (strcmp(root, "CompleteMultipartUploadResult") != 0 || !v.found)
+	if (strcmp(root, "CompleteMultipartUploadResult") != 0)
 		return -EPROTO;
+	/* radosgw 16 answers <ETag></ETag>; HEAD and LIST still give the real one. */
+	if (!v.found) {
+		if (n)
+			etag[0] = '\0';
+		return 0;
+	}
 	return copy_text(etag, n, v.text, strlen(v.text));
 }
 
