@@ -529,7 +529,7 @@ Test(s3_xml, complete_error_in_200)
 	cr_expect_eq(fx_s3_parse_complete("", 0, etag, sizeof(etag)), -EPROTO);
 	/* radosgw 16 sends an empty ETag: success, with the ETag unknown. */
 	cr_expect_eq(fx_s3_parse_complete("<CompleteMultipartUploadResult><ETag></ETag>"
-					  "</CompleteMultipartUploadResult>", 75, etag, sizeof(etag)),
+					  "</CompleteMultipartUploadResult>", 76, etag, sizeof(etag)),
 		     0);
 	cr_expect_str_eq(etag, "");
 	cr_expect_eq(fx_s3_parse_complete("<Other/>", 8, etag, sizeof(etag)), -EPROTO);
