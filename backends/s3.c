@@ -16,6 +16,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <openssl/evp.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -732,6 +733,25 @@ static int fx_s3_put_single(struct fx_s3 *s3, const char *key, int fd, uint64_t 
 	return ret;
 }
 
+/* Append @text (markup, not escaped) to a growing buffer. */
+static int fx_buf_add(char **buf, size_t *len, size_t *cap, const char *text)
+{
+	size_t tl = strlen(text);
+
+	if (*len + tl + 1 > *cap) {
+		size_t ncap = (*len + tl + 1) * 2;
+		char *p = realloc(*buf, ncap);
+
+		if (!p)
+			return -ENOMEM;
+		*buf = p;
+		*cap = ncap;
+	}
+	memcpy(*buf + *len, text, tl + 1);
+	*len += tl;
+	return 0;
+}
+
 /* ------------------------------------------------------------ multipart */
 
 struct fx_multipart {
@@ -826,62 +846,25 @@ static int fx_s3_mpu_complete(void *state, struct fx_multipart *mp, struct fx_ob
 
 	if (mp->max_part == 0)
 		return -EINVAL;
-	ret = fx_s3_xml_escape("<CompleteMultipartUpload>", &body, &len, &cap);
-	/* escape() escapes: build the markup by hand around escaped ETags */
-	len = 0;
-	for (unsigned i = 0; ret == 0 && i <= mp->max_part; i++) {
-		const char *open = i == 0 ? "<CompleteMultipartUpload>" : "";
-
-		if (i > 0 && !mp->etags[i - 1][0]) {
+	ret = fx_buf_add(&body, &len, &cap, "<CompleteMultipartUpload>");
+	for (unsigned i = 1; ret == 0 && i <= mp->max_part; i++) {
+		if (!mp->etags[i - 1][0]) {
 			ret = -EIO; /* a part never arrived */
 			break;
 		}
-		snprintf(part, sizeof(part), "%s", open);
-		if (i > 0)
-			snprintf(part, sizeof(part), "<Part><PartNumber>%u</PartNumber><ETag>", i);
-		if (len + strlen(part) + 1 > cap) {
-			cap = (len + strlen(part) + 1) * 2;
-			char *p = realloc(body, cap);
-
-			if (!p) {
-				ret = -ENOMEM;
-				break;
-			}
-			body = p;
-		}
-		memcpy(body + len, part, strlen(part) + 1);
-		len += strlen(part);
-		if (i > 0) {
+		snprintf(part, sizeof(part), "<Part><PartNumber>%u</PartNumber><ETag>", i);
+		ret = fx_buf_add(&body, &len, &cap, part);
+		if (ret == 0)
 			ret = fx_s3_xml_escape(mp->etags[i - 1], &body, &len, &cap);
-			if (ret == 0 && len + 16 > cap) {
-				cap = len * 2 + 16;
-				char *p = realloc(body, cap);
-
-				if (!p)
-					ret = -ENOMEM;
-				else
-					body = p;
-			}
-			if (ret == 0) {
-				memcpy(body + len, "</ETag></Part>", 15);
-				len += 14;
-			}
-		}
+		if (ret == 0)
+			ret = fx_buf_add(&body, &len, &cap, "</ETag></Part>");
 	}
-	if (ret == 0 && len + 32 > cap) {
-		char *p = realloc(body, len + 32);
-
-		if (!p)
-			ret = -ENOMEM;
-		else
-			body = p;
-	}
+	if (ret == 0)
+		ret = fx_buf_add(&body, &len, &cap, "</CompleteMultipartUpload>");
 	if (ret < 0) {
 		free(body);
 		return ret;
 	}
-	memcpy(body + len, "</CompleteMultipartUpload>", 27);
-	len += 26;
 
 	fx_call_init(&c, "POST", mp->key, false);
 	c.query[c.n_query++] = (struct fx_s3_param){ "uploadId", mp->upload_id };
@@ -1048,10 +1031,75 @@ static int fx_s3_copy(void *state, const char *src, const char *dst, const struc
 	return ret;
 }
 
+/* DeleteObjects, up to 1000 keys a request. S3 demands a Content-MD5 of the
+ * body; libsodium has no MD5, so it comes from libcrypto. */
+static int fx_s3_del_chunk(struct fx_s3 *s3, const char *const *keys, size_t n, int *results)
+{
+	char **full = calloc(n, sizeof(*full)), md5_b64[32];
+	unsigned char md5[EVP_MAX_MD_SIZE];
+	unsigned md5_len = 0;
+	char *body = NULL;
+	size_t len = 0, cap = 0;
+	struct fx_s3_call c;
+	int ret = full ? 0 : -ENOMEM;
+
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		if (asprintf(&full[i], "%s%s", s3->prefix, keys[i]) < 0) {
+			full[i] = NULL;
+			ret = -ENOMEM;
+		}
+	if (ret == 0)
+		ret = fx_buf_add(&body, &len, &cap, "<Delete><Quiet>false</Quiet>");
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		ret = fx_buf_add(&body, &len, &cap, "<Object><Key>");
+		if (ret == 0)
+			ret = fx_s3_xml_escape(full[i], &body, &len, &cap);
+		if (ret == 0)
+			ret = fx_buf_add(&body, &len, &cap, "</Key></Object>");
+	}
+	if (ret == 0)
+		ret = fx_buf_add(&body, &len, &cap, "</Delete>");
+	if (ret == 0 && (EVP_Digest(body, len, md5, &md5_len, EVP_md5(), NULL) != 1 ||
+			 !sodium_bin2base64(md5_b64, sizeof(md5_b64), md5, md5_len,
+					    sodium_base64_VARIANT_ORIGINAL)))
+		ret = -EIO;
+	if (ret == 0) {
+		fx_call_init(&c, "POST", NULL, true); /* deleting twice is harmless */
+		c.query[c.n_query++] = (struct fx_s3_param){ "delete", "" };
+		c.body_mem = body;
+		c.body_len = len;
+		c.mem_max = 16 << 20;
+		fx_call_header(&c, "content-md5", md5_b64);
+		fx_call_header(&c, "content-type", "application/xml");
+		ret = fx_s3_perform(s3, &c);
+		if (ret == 0)
+			ret = fx_s3_parse_delete_result(c.mem, c.mem_len, (const char *const *)full, n,
+							results);
+		fx_call_free(&c);
+	}
+	for (size_t i = 0; full && i < n; i++)
+		free(full[i]);
+	free(full);
+	free(body);
+	return ret;
+}
+
+static int fx_s3_del_batch(void *state, const char *const *keys, size_t n, int *results)
+{
+	for (size_t i = 0; i < n; i += 1000) {
+		size_t chunk = n - i < 1000 ? n - i : 1000;
+		int ret = fx_s3_del_chunk(state, keys + i, chunk, results + i);
+
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 static uint32_t fx_s3_caps(void *state)
 {
 	(void)state;
-	return FX_CAP_COPY | FX_CAP_MULTIPART;
+	return FX_CAP_COPY | FX_CAP_MULTIPART | FX_CAP_DELETE_BATCH;
 }
 
 /* ------------------------------------------------------------ open/close */
@@ -1238,6 +1286,7 @@ const struct fx_backend_ops fx_backend_s3_ops = {
 	.put = fx_s3_put,
 	.del = fx_s3_del,
 	.copy = fx_s3_copy,
+	.del_batch = fx_s3_del_batch,
 	.mpu_begin = fx_s3_mpu_begin,
 	.mpu_part = fx_s3_mpu_part,
 	.mpu_complete = fx_s3_mpu_complete,

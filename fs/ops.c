@@ -1055,57 +1055,77 @@ static void fx_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 /* ------------------------------------------------------------ rename */
 
-struct fx_move {
-	struct fx_fs *fs;
-	size_t src_len;
-	const char *dst;
-	int err;
-	size_t longest; /* longest key below the source */
+/* The keys below a directory, collected for a rename. */
+struct fx_tree {
+	char **keys;
+	size_t n, cap, longest;
 };
 
-static int fx_measure_one(void *arg, const struct fx_list_entry *e)
+static int fx_tree_add(void *arg, const struct fx_list_entry *e)
 {
-	struct fx_move *m = arg;
+	struct fx_tree *t = arg;
 	size_t len = strlen(e->key);
 
-	if (len > m->longest)
-		m->longest = len;
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		char **keys = realloc(t->keys, cap * sizeof(*keys));
+
+		if (!keys)
+			return -ENOMEM;
+		t->keys = keys;
+		t->cap = cap;
+	}
+	if (!(t->keys[t->n] = strdup(e->key)))
+		return -ENOMEM;
+	t->n++;
+	if (len > t->longest)
+		t->longest = len;
 	return 0;
 }
 
-static int fx_move_one(void *arg, const struct fx_list_entry *e)
-{
-	struct fx_move *m = arg;
-	char dst[FX_KEY_BUF * 2];
-
-	snprintf(dst, sizeof(dst), "%s%s", m->dst, e->key + m->src_len);
-	m->err = fx_backend_rename(m->fs->backend, e->key, dst);
-	return m->err;
-}
-
-/* Move every key under directory marker @src to @dst: one call where the
- * backend renames prefixes, else object by object (copy + delete). */
+/*
+ * Move every key under directory marker @src to @dst: one call where the
+ * backend renames prefixes, else copy every object, then delete the sources
+ * in batches. A failure midway leaves both trees partly filled; no key is
+ * lost, since nothing is deleted before every copy succeeded.
+ */
 static int fx_rename_tree(struct fx_fs *fs, const char *src, const char *dst)
 {
-	struct fx_move m = { fs, strlen(src), dst, 0, 0 };
-	int ret;
+	struct fx_tree t = { 0 };
+	size_t src_len = strlen(src), dst_len = strlen(dst);
+	char to[FX_KEY_BUF * 2];
+	bool prefix_rename = fx_backend_caps(fs->backend) & FX_CAP_RENAME_PREFIX;
+	int *results = NULL, ret;
 
+	if (prefix_rename && dst_len <= src_len) /* no key can grow too long */
+		return fx_backend_rename_prefix(fs->backend, src, dst);
+	ret = fx_backend_list_all(fs->backend, src, NULL, fx_tree_add, &t);
 	/* A longer name may push keys below it past the limit: refuse before
 	 * moving anything rather than strand objects no path can reach. */
-	if (strlen(dst) > m.src_len) {
-		ret = fx_backend_list_all(fs->backend, src, NULL, fx_measure_one, &m);
-		if (ret < 0)
-			return ret;
-		if (m.longest - m.src_len + strlen(dst) > FX_KEY_MAX)
-			return -ENAMETOOLONG;
+	if (ret == 0 && t.longest - src_len + dst_len > FX_KEY_MAX)
+		ret = -ENAMETOOLONG;
+	if (ret == 0 && prefix_rename) {
+		ret = fx_backend_rename_prefix(fs->backend, src, dst);
+		goto out;
 	}
-	if (fx_backend_caps(fs->backend) & FX_CAP_RENAME_PREFIX)
-		return fx_backend_rename_prefix(fs->backend, src, dst);
-	/* Children before the marker would be simpler to undo, but a listing is
-	 * in key order and the marker sorts first; a failure leaves both trees
-	 * partly filled, and no key is lost. */
-	ret = fx_backend_list_all(fs->backend, src, NULL, fx_move_one, &m);
-	return ret < 0 ? ret : m.err;
+	for (size_t i = 0; ret == 0 && i < t.n; i++) {
+		snprintf(to, sizeof(to), "%s%s", dst, t.keys[i] + src_len);
+		ret = fx_backend_copy(fs->backend, t.keys[i], to, NULL);
+	}
+	if (ret == 0 && t.n) {
+		results = calloc(t.n, sizeof(*results));
+		ret = results ? fx_backend_delete_batch(fs->backend, (const char *const *)t.keys, t.n,
+							 results)
+			      : -ENOMEM;
+		for (size_t i = 0; ret == 0 && i < t.n; i++)
+			ret = results[i] == -ENOENT ? 0 : results[i];
+	}
+out:
+	for (size_t i = 0; i < t.n; i++)
+		free(t.keys[i]);
+	free(t.keys);
+	free(results);
+	return ret;
 }
 
 static int do_rename(struct fx_fs *fs, fuse_ino_t oldp, const char *oldname, fuse_ino_t newp,

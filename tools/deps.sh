@@ -1,7 +1,7 @@
 # Sourced by tools/check and tools/quickstart: install the Debian packages
 # rustfx needs that are missing. Needs root (or sudo) only when something is.
 FX_DEBS="build-essential cmake pkg-config libfuse3-dev fuse3 liblmdb-dev libxxhash-dev
-libsodium-dev libcriterion-dev libcurl4-openssl-dev libinih-dev libexpat1-dev libjansson-dev
+libsodium-dev libcriterion-dev libcurl4-openssl-dev libssl-dev libinih-dev libexpat1-dev libjansson-dev
 attr python3 curl"
 
 fx_install_deps() {
