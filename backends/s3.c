@@ -497,10 +497,13 @@ static int fx_s3_attempt(struct fx_s3 *s3, struct fx_s3_call *c, const char *sha
  */
 static int fx_s3_perform(struct fx_s3 *s3, struct fx_s3_call *c)
 {
-	char sha[FX_S3_SHA256_HEX_LEN + 1];
+	char sha[FX_S3_SHA256_HEX_LEN + 1], reason[96];
 	struct fx_s3_error err = { 0 };
 	int ret = 0;
 
+	/* The mount's prefix counts toward S3's 1024-byte key limit. */
+	if (c->key && strlen(s3->prefix) + strlen(c->key) > FX_KEY_MAX)
+		return -ENAMETOOLONG;
 	if (c->body_mem)
 		fx_s3_sha256_hex(c->body_mem, c->body_len, sha);
 	else if (c->body_fd >= 0 && (ret = fx_s3_sha256_fd(c->body_fd, c->body_off, c->body_len, sha)) < 0)
@@ -519,7 +522,9 @@ static int fx_s3_perform(struct fx_s3 *s3, struct fx_s3_call *c)
 		if (ret == 0) {
 			fx_s3_parse_error(c->mem, c->mem_len, &err);
 			ret = fx_s3_errno(c->status, err.code);
-			why = err.code[0] ? err.code : "HTTP error";
+			snprintf(reason, sizeof(reason), "HTTP %ld%s%s", c->status, err.code[0] ? " " : "",
+				 err.code);
+			why = reason;
 			if (c->status != 404 || strcmp(c->method, "HEAD") != 0)
 				fx_debug("%s %s%s: HTTP %ld %s (%s) request-id %s", c->method, s3->prefix,
 					 c->key ? c->key : "", c->status, err.code, err.message,
@@ -1217,8 +1222,12 @@ static int fx_s3_open(const char *url, const struct fx_config *cfg, void **state
 		goto fail;
 	}
 	if (s3->prefix[0] && (ret = fx_key_check(s3->prefix)) < 0) {
-		fx_diag_set(d, -FX_EBADURL, "write the prefix as a/b, without '.', '..' or '//'",
-			    "invalid prefix in %s", url);
+		if (ret == -ENAMETOOLONG)
+			fx_diag_set(d, -FX_EBADURL, "use segments of at most 255 bytes and a prefix under 1024",
+				    "invalid prefix in %s: a segment or the whole is too long", url);
+		else
+			fx_diag_set(d, -FX_EBADURL, "write the prefix as a/b, without '.', '..' or '//'",
+				    "invalid prefix in %s: it has an empty, '.' or '..' segment", url);
 		ret = -FX_EBADURL;
 		goto fail;
 	}

@@ -63,6 +63,8 @@ struct fx_dirent {
 	struct stat st;
 	struct fx_meta meta;
 	bool is_dir;
+	bool need_head; /* the listing carried no metadata */
+	bool no_attr;   /* metadata could not be fetched: readdirplus gives none */
 };
 
 struct fx_dir {
@@ -723,18 +725,75 @@ static int fx_dir_collect(void *arg, const struct fx_list_entry *le)
 	if (le->meta && fx_meta_copy(&de->meta, le->meta) < 0)
 		return -ENOMEM;
 	fx_ns_stat(&de->st, le->meta, de->is_dir, le->size, le->mtime_ns, &d->fs->defaults);
-	/* A directory's attributes live on its marker, which a listing with a
-	 * delimiter does not return: one head per subdirectory, never per file. */
-	if (de->is_dir && !le->meta) {
-		struct fx_object_info info = { 0 };
+	de->need_head = !le->meta;
+	return 0;
+}
 
-		if (fx_backend_head(d->fs->backend, le->key, &info) == 0) {
-			fx_ns_stat(&de->st, &info.meta, true, 0, info.mtime_ns, &d->fs->defaults);
-			fx_meta_copy(&de->meta, &info.meta);
+/*
+ * Listings of stores like S3 carry no user metadata, and without it modes,
+ * owners, mtimes and symlinks would show wrong (and a later chmod would store
+ * the wrong values back). Fetch it for every such entry with HEADs run in
+ * parallel on up to [io] concurrency threads: one round trip's latency for
+ * the directory, not one per entry.
+ */
+struct fx_head_job {
+	struct fx_fs *fs;
+	struct fx_dir *d;
+	const char *prefix;
+	atomic_size_t next;
+};
+
+static void *fx_head_worker(void *arg)
+{
+	struct fx_head_job *j = arg;
+	char key[FX_KEY_BUF + FX_NAME_MAX + 2];
+	size_t i;
+
+	while ((i = atomic_fetch_add(&j->next, 1)) < j->d->n) {
+		struct fx_dirent *de = &j->d->e[i];
+		struct fx_object_info info = { 0 };
+		int ret;
+
+		if (!de->need_head)
+			continue;
+		snprintf(key, sizeof(key), "%s%s%s", j->prefix, de->name, de->is_dir ? "/" : "");
+		ret = fx_backend_head(j->fs->backend, key, &info);
+		if (ret == 0) {
+			fx_ns_stat(&de->st, &info.meta, de->is_dir, info.size, info.mtime_ns,
+				   &j->fs->defaults);
+			fx_meta_clear(&de->meta);
+			de->meta = info.meta;
+			info.meta = (struct fx_meta){ 0 };
+		} else if (!(de->is_dir && ret == -ENOENT)) {
+			de->no_attr = true; /* a directory without a marker is fine */
 		}
 		fx_object_info_clear(&info);
 	}
-	return 0;
+	return NULL;
+}
+
+static void fx_dir_fetch_meta(struct fx_fs *fs, struct fx_dir *d, const char *prefix)
+{
+	struct fx_head_job j = { .fs = fs, .d = d, .prefix = prefix };
+	size_t want = 0;
+	unsigned n_threads, started = 0;
+	pthread_t threads[64];
+
+	for (size_t i = 0; i < d->n; i++)
+		want += d->e[i].need_head;
+	if (want == 0)
+		return;
+	n_threads = fs->opt.concurrency < sizeof(threads) / sizeof(threads[0])
+			    ? fs->opt.concurrency
+			    : sizeof(threads) / sizeof(threads[0]);
+	if (n_threads > want)
+		n_threads = (unsigned)want;
+	for (unsigned t = 1; t < n_threads; t++)
+		if (pthread_create(&threads[started], NULL, fx_head_worker, &j) == 0)
+			started++;
+	fx_head_worker(&j); /* this thread works too */
+	for (unsigned t = 0; t < started; t++)
+		pthread_join(threads[t], NULL);
 }
 
 static int fx_dirent_cmp(const void *a, const void *b)
@@ -770,6 +829,7 @@ static int do_opendir(struct fx_fs *fs, fuse_ino_t ino, struct fx_dir **out)
 		fx_dir_free(d);
 		return ret;
 	}
+	fx_dir_fetch_meta(fs, d, prefix);
 	/* A key that is both an object and a prefix shows as the directory. */
 	qsort(d->e, d->n, sizeof(*d->e), fx_dirent_cmp);
 	for (size_t r = 0; r < d->n; r++) {
@@ -840,7 +900,10 @@ static void fx_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 
 			name = de->name;
 			st = de->st;
-			if (plus) {
+			if (plus && de->no_attr) {
+				memset(&e, 0, sizeof(e)); /* the kernel looks it up itself */
+				e.attr.st_mode = de->st.st_mode;
+			} else if (plus) {
 				bool conflict;
 
 				in = fx_child_install(fs, dir, name, &de->st, &de->meta, false,

@@ -179,6 +179,7 @@ int fx_options_resolve(const struct fx_config *cfg, struct fx_fs_options *out, s
 	o.entry_timeout = fx_config_float(cfg, "mount.entry_timeout");
 	o.negative_timeout = fx_config_float(cfg, "mount.negative_timeout");
 	o.kernel_readahead = fx_config_size(cfg, "mount.kernel_readahead");
+	o.concurrency = (unsigned)fx_config_int(cfg, "io.concurrency");
 	o.uid = getuid();
 	o.gid = getgid();
 	if (uid) {

@@ -27,6 +27,7 @@ struct fx_fs_options {
 	mode_t umask;
 	double attr_timeout, entry_timeout, negative_timeout;
 	uint64_t kernel_readahead; /* bytes; 0 keeps the kernel's default */
+	unsigned concurrency;      /* [io] concurrency: parallel backend requests */
 };
 
 /**
