@@ -772,6 +772,30 @@ static void *fx_head_worker(void *arg)
 	return NULL;
 }
 
+/* Entries whose inode has fresh attributes need no HEAD: a second ls -l
+ * within attr_timeout costs only the listing. */
+static void fx_dir_reuse_attrs(struct fx_fs *fs, struct fx_inode *dir, struct fx_dir *d)
+{
+	double now = fx_now();
+
+	for (size_t i = 0; i < d->n; i++) {
+		struct fx_dirent *de = &d->e[i];
+		struct fx_inode *child;
+
+		if (!de->need_head || !(child = fx_itable_child(fs->inodes, dir, de->name)))
+			continue;
+		pthread_mutex_lock(&child->lock);
+		if (child->remote && now < child->attr_expiry &&
+		    S_ISDIR(child->st.st_mode) == de->is_dir &&
+		    fx_meta_copy(&de->meta, &child->meta) == 0) {
+			de->st = child->st;
+			de->need_head = false;
+		}
+		pthread_mutex_unlock(&child->lock);
+		fx_itable_put(fs->inodes, child);
+	}
+}
+
 static void fx_dir_fetch_meta(struct fx_fs *fs, struct fx_dir *d, const char *prefix)
 {
 	struct fx_head_job j = { .fs = fs, .d = d, .prefix = prefix };
@@ -815,20 +839,22 @@ static int do_opendir(struct fx_fs *fs, fuse_ino_t ino, struct fx_dir **out)
 	if (!in)
 		return -ESTALE;
 	ret = fx_key(fs, in, key);
-	fx_itable_put(fs->inodes, in);
-	if (ret < 0)
-		return ret;
+	if (ret < 0 || !(d = calloc(1, sizeof(*d)))) {
+		fx_itable_put(fs->inodes, in);
+		return ret < 0 ? ret : -ENOMEM;
+	}
 	fx_ns_dir_marker(key, prefix, sizeof(prefix));
-	if (!(d = calloc(1, sizeof(*d))))
-		return -ENOMEM;
 	d->prefix = prefix;
 	d->fs = fs;
 	ret = fx_backend_list_all(fs->backend, prefix, "/", fx_dir_collect, d);
 	d->prefix = NULL;
 	if (ret < 0) {
+		fx_itable_put(fs->inodes, in);
 		fx_dir_free(d);
 		return ret;
 	}
+	fx_dir_reuse_attrs(fs, in, d);
+	fx_itable_put(fs->inodes, in);
 	fx_dir_fetch_meta(fs, d, prefix);
 	/* A key that is both an object and a prefix shows as the directory. */
 	qsort(d->e, d->n, sizeof(*d->e), fx_dirent_cmp);

@@ -9,6 +9,10 @@
 # mode, explicitly set mtimes, link targets, checksums), never inode numbers,
 # link counts or atimes. Checks that have no plain-disk twin (hard links are
 # refused, what reaches the backing bucket) assert their expectation directly.
+#
+# With FX_S3_ENV set (see lib.sh) the mount is an S3 prefix and the checks on
+# the backing bucket go through the fx_bucket_* helpers (s3req.py requests);
+# checks a server's documented defects break print a skip: line instead.
 
 # Snippets in single quotes are expanded by the shell that runs them.
 # shellcheck disable=SC2016
@@ -17,7 +21,7 @@
 fx_setup
 fx_require_fuse
 
-BUCKET=$FX_TMP/bucket # the file:// backend's directory
+BUCKET=$FX_TMP/bucket # the file:// backend's directory (S3: the prefix it stands for)
 MNT=$FX_TMP/mnt
 PLAIN=$FX_TMP/plain
 export FX_DATA=$FX_TMP/data # inputs shared by both runs of a snippet
@@ -53,8 +57,9 @@ touch -d '2017-03-04 05:06:07' "$FX_SRC/d1/d2" "$FX_SRC/d1" "$FX_SRC/emptydir"
 
 # One object planted in the bucket (and its twin on disk) before mounting:
 # writing into it must read-modify-write an object the mount never staged.
-mkdir -p "$BUCKET/w" "$P"
-cp "$FX_DATA/rand64k" "$BUCKET/w/planted.bin"
+mkdir -p "$P"
+fx_bucket_mkdir "$BUCKET/w"
+fx_bucket_put "$BUCKET/w/planted.bin" <"$FX_DATA/rand64k"
 cp "$FX_DATA/rand64k" "$P/planted.bin"
 
 # Short timeouts: the external-writer checks below wait them out.
@@ -152,12 +157,12 @@ fx_both "tar x keeps types, modes, sizes, mtimes, link targets" \
 
 fx_both "mv of a file" \
 	'printf data > mvsrc && mv mvsrc mvdst; ls mvsrc; cat mvdst'
-fx_ok "mv of a file: old key gone from the bucket" test ! -e "$BUCKET/w/mvsrc"
-fx_ok "mv of a file: new key in the bucket" test -f "$BUCKET/w/mvdst"
+fx_ok "mv of a file: old key gone from the bucket" fx_bucket_absent "$BUCKET/w/mvsrc"
+fx_ok "mv of a file: new key in the bucket" fx_bucket_is_file "$BUCKET/w/mvdst"
 fx_both "mv of a directory with contents" \
 	'mkdir -p md/sub && printf 1 > md/a && printf 2 > md/sub/b && mv md md2;
 	 ls md; find md2 | sort; cat md2/a md2/sub/b'
-fx_ok "mv of a directory: old prefix gone from the bucket" test ! -e "$BUCKET/w/md"
+fx_ok "mv of a directory: old prefix gone from the bucket" fx_bucket_absent "$BUCKET/w/md"
 fx_both "mv over an existing file replaces it" \
 	'printf old > rpl && printf new > rpl2 && mv rpl2 rpl; cat rpl; ls rpl2'
 fx_both "mv --no-clobber keeps an existing target" \
@@ -175,7 +180,7 @@ fx_both "mv -T of a directory onto a file is refused" \
 
 fx_both "rm -r of a tree" \
 	'mkdir -p rmd/x/y && touch rmd/x/y/z rmd/f && rm -r rmd; echo "rc=$?"; ls rmd'
-fx_ok "rm -r: nothing left in the bucket" test ! -e "$BUCKET/w/rmd"
+fx_ok "rm -r: nothing left in the bucket" fx_bucket_absent "$BUCKET/w/rmd"
 fx_both "rmdir of a non-empty dir fails" \
 	'mkdir -p ne/sub && rmdir ne; echo "rc=$?"; mkdir ne2 && touch ne2/f && rmdir ne2'
 fx_run rmdir "$M/ne"
@@ -260,11 +265,11 @@ try: os.open(\"f1\", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
 except OSError as e: print(e.strerror)"'
 fx_both "a file removed while open for writing stays removed after close" \
 	'exec 3>unl && printf data >&3 && rm unl && printf more >&3; exec 3>&-; ls unl'
-fx_ok "... and is not in the bucket" test ! -e "$BUCKET/w/unl"
+fx_ok "... and is not in the bucket" fx_bucket_absent "$BUCKET/w/unl"
 fx_both "a file renamed while open for writing gets the data under the new name" \
 	'exec 3>ren1 && printf before >&3 && mv ren1 ren2 && printf after >&3; exec 3>&-;
 	 ls ren1; cat ren2; echo'
-fx_ok "... and the old name is not in the bucket" test ! -e "$BUCKET/w/ren1"
+fx_ok "... and the old name is not in the bucket" fx_bucket_absent "$BUCKET/w/ren1"
 fx_both "a removed file can still be read through an open descriptor" \
 	'printf "still here\n" > unr && exec 3<unr && rm unr && cat <&3; exec 3<&-; ls unr'
 fx_both "a reader keeps the old file when another is renamed over it" \
@@ -290,11 +295,12 @@ import os
 fd = os.open(\"fsy\", os.O_WRONLY | os.O_CREAT, 0o600)
 os.write(fd, b\"durable\"); os.fsync(fd); os.write(fd, b\"+more\"); os.close(fd)" &&
 	 cat fsy; echo; stat -c "%s %a" fsy'
-fx_eq "fsync+close: the bucket has every byte" "durable+more" "$(cat "$BUCKET/w/fsy" 2>&1)"
+fx_eq "fsync+close: the bucket has every byte" "durable+more" "$(fx_bucket_cat "$BUCKET/w/fsy" 2>&1)"
 
 # ------------------------------------------------------------ odd names
 
-fx_both "names with spaces, unicode, shell and URL metacharacters" '
+fx_defect long_segment "names with spaces, unicode, shell and URL metacharacters" ||
+	fx_both "names with spaces, unicode, shell and URL metacharacters" '
 	mkdir odd && cd odd &&
 	for n in "sp ace" "üñíçødé" "per%cent" "hash#tag" "q?mark" "star*" "quote'"'"'s" \
 		"back\\slash" "-dash" "plus+sign" "amp&" "semi;colon" "a=b" "~tilde" ".hidden" \
@@ -418,13 +424,13 @@ rm -rf "${M:?}/$seg" "${M:?}/$long"
 # After the attribute and entry timeouts (1 s, set at mount) the mount must
 # show the change.
 
-printf 'first version\n' >"$BUCKET/w/ext.txt"
-printf 'doomed\n' >"$BUCKET/w/ext-doomed.txt"
+printf 'first version\n' | fx_bucket_put "$BUCKET/w/ext.txt"
+printf 'doomed\n' | fx_bucket_put "$BUCKET/w/ext-doomed.txt"
 cat "$M/ext.txt" "$M/ext-doomed.txt" >/dev/null 2>&1 # now cached
 ls "$M" >/dev/null
-printf 'second version, longer\n' >"$BUCKET/w/ext.txt"
-rm "$BUCKET/w/ext-doomed.txt"
-printf 'new\n' >"$BUCKET/w/ext-new.txt"
+printf 'second version, longer\n' | fx_bucket_put "$BUCKET/w/ext.txt"
+fx_bucket_rm "$BUCKET/w/ext-doomed.txt"
+printf 'new\n' | fx_bucket_put "$BUCKET/w/ext-new.txt"
 sleep 3
 fx_eq "another writer's change is visible after the timeouts" \
 	"second version, longer" "$(cat "$M/ext.txt" 2>&1)"
@@ -432,7 +438,7 @@ fx_not "another writer's delete is visible after the timeouts" test -e "$M/ext-d
 fx_eq "another writer's new file is readable after the timeouts" "new" "$(cat "$M/ext-new.txt" 2>&1)"
 fx_match "another writer's new file is listed after the timeouts" "$(ls "$M" 2>&1)" '^ext-new\.txt$'
 fx_nomatch "another writer's delete is not listed after the timeouts" "$(ls "$M" 2>&1)" '^ext-doomed\.txt$'
-rm -f "$BUCKET/w/ext.txt" "$BUCKET/w/ext-new.txt"
+fx_bucket_rm "$BUCKET/w/ext.txt" "$BUCKET/w/ext-new.txt"
 sleep 2
 
 # ------------------------------------------------------- refused on purpose
@@ -450,27 +456,30 @@ rm -f "$M/hardlink" # so the whole-tree views below report only their own faults
 
 # What close() acknowledged is in the backend: no sync, no unmount.
 cp "$FX_DATA/rand3m" "$M/bk"
-fx_same_file "after cp returns, the bucket file has the bytes" "$FX_DATA/rand3m" "$BUCKET/w/bk"
+fx_same_file "after cp returns, the bucket file has the bytes" "$FX_DATA/rand3m" "$(fx_bucket_file "$BUCKET/w/bk")"
 printf 'synced\n' >"$M/sy"
 printf 'synced\n' >"$P/sy" # its twin, for the whole-tree views below
 sync
-fx_eq "after write + sync, the bucket file has the bytes" "synced" "$(cat "$BUCKET/w/sy" 2>&1)"
-fx_same_file "dd into the planted object reached the bucket" "$M/planted.bin" "$BUCKET/w/planted.bin"
-fx_same_file "appends reached the bucket" "$P/ap" "$BUCKET/w/ap"
+fx_eq "after write + sync, the bucket file has the bytes" "synced" "$(fx_bucket_cat "$BUCKET/w/sy" 2>&1)"
+fx_same_file "dd into the planted object reached the bucket" "$M/planted.bin" "$(fx_bucket_file "$BUCKET/w/planted.bin")"
+fx_same_file "appends reached the bucket" "$P/ap" "$(fx_bucket_file "$BUCKET/w/ap")"
 
 chmod 640 "$M/bk"
 touch -d '2020-01-02 03:04:05' "$M/bk"
-xattrs=$(getfattr -d -m user.rustfx "$BUCKET/w/bk" 2>&1)
-fx_match "mode is a user.rustfx xattr on the backing file" "$xattrs" '^user\.rustfx\.[a-z._-]*mode='
-fx_match "mtime is a user.rustfx xattr on the backing file" "$xattrs" '^user\.rustfx\.[a-z._-]*mtime='
+xattrs=$(fx_bucket_meta "$BUCKET/w/bk" 2>&1)
+# file://: xattrs user.rustfx.NAME="VALUE"; S3: headers, as x-amz-meta-NAME=VALUE.
+meta_where="a user.rustfx xattr on the backing file" meta_re='^user\.rustfx\.[a-z._-]*'
+fx_s3 && meta_where="x-amz-meta- metadata of the object" meta_re='^x-amz-meta-'
+fx_match "mode is $meta_where" "$xattrs" "${meta_re}mode="
+fx_match "mtime is $meta_where" "$xattrs" "${meta_re}mtime="
 fx_match "the stored mode is 0640" "$xattrs" \
 	'mode="?(33184|0?100640|0?640)"?$'
 fx_match "the stored mtime is the touch -d instant" "$xattrs" \
 	"mtime=\"?$(date -d '2020-01-02 03:04:05' +%s)"
-fx_run cmp "$FX_DATA/rand3m" "$BUCKET/w/bk"
+fx_run cmp "$FX_DATA/rand3m" "$(fx_bucket_file "$BUCKET/w/bk")"
 fx_eq "metadata changes kept the bytes" 0 "$FX_RC"
 rm "$M/bk"
-fx_ok "rm through the mount removes the backing file" test ! -e "$BUCKET/w/bk"
+fx_ok "rm through the mount removes the backing file" fx_bucket_absent "$BUCKET/w/bk"
 
 # ------------------------------------------------------- whole-tree views
 
@@ -486,6 +495,6 @@ fx_umount "$MNT"
 fx_eq "umount leaves no mount" 0 $?
 fx_eq "rustfx umount exits 0" 0 "$FX_UMOUNT_RC"
 fx_eq "the foreground mount exits 0 after umount" 0 "$FX_DAEMON_RC"
-fx_same_file "after unmount the bucket still has the file" "$P/big" "$BUCKET/w/big"
+fx_same_file "after unmount the bucket still has the file" "$P/big" "$(fx_bucket_file "$BUCKET/w/big")"
 
 fx_finish

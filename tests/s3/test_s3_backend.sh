@@ -1,0 +1,537 @@
+#!/usr/bin/env bash
+#
+# test_s3_backend.sh - the s3:// backend against a real Ceph radosgw (which
+# checks signatures and lists as S3 does), directly and through the fault
+# proxy fxproxy.py: mount-time errors, secrets kept out of every output,
+# awkward keys, metadata written by other tools, multipart uploads, retries
+# of failed/cut/stalled GETs, failures that must surface as EIO or a close()
+# error, and what `ls -l` of a big directory costs in requests.
+#
+# Starts its own rgw (tests/s3/rgw.sh) under the scratch directory and stops
+# it on exit; everything listens on 127.0.0.1 and every wait is bounded.
+# Prints "N passed, N failed" and exits non-zero on any failure.
+
+# Snippets in single quotes are expanded by the shell that runs them.
+# shellcheck disable=SC2016
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+unset FX_S3_ENV # this test starts its own server; lib.sh reads it in fx_setup
+# shellcheck source=tests/mount/lib.sh
+. "$HERE/../mount/lib.sh"
+fx_setup
+fx_require_fuse
+
+RGW_DIR=$FX_TMP/rgw
+PROXY_PIDS=()
+
+# shellcheck disable=SC2317 # run by the EXIT trap
+s3b_cleanup() {
+	local rc=$? mnt pid
+	set +u
+	# Unmount while the server still answers, then stop it, then lib.sh
+	# removes the scratch directory (the rgw cluster and its logs with it).
+	for mnt in "${FX_MOUNTS[@]}"; do
+		if fx_is_mounted "$mnt"; then
+			fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" 2>/dev/null
+		fi
+	done
+	for pid in "${FX_DAEMONS[@]}"; do
+		kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${PROXY_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+	[ -n "$FX_S3_PREFIX" ] && [ -z "${FX_KEEP:-}" ] && fx_s3_rm_prefix "$FX_S3_PREFIX/" 2>/dev/null
+	FX_S3_PREFIX=""
+	"$HERE/rgw.sh" stop "$RGW_DIR" >/dev/null 2>&1
+	(exit "$rc")
+	fx_cleanup
+}
+trap s3b_cleanup EXIT
+
+FX_S3_START_TIMEOUT=${FX_S3_START_TIMEOUT:-60} "$HERE/rgw.sh" start "$RGW_DIR" >"$FX_TMP/rgw.start" 2>&1 ||
+	fx_abort "start radosgw (tests/s3/rgw.sh start)" "$(tail -n 30 "$FX_TMP/rgw.start")"
+FX_S3_ENV=$RGW_DIR/env
+fx_s3_setup
+
+DATA=$FX_TMP/data
+mkdir -p "$DATA"
+SECRET=$S3_SECRET_KEY
+WRONG_SECRET=wrongSecretThatMustNeverBeShown0000000000
+
+# ------------------------------------------------------------- helpers
+
+# s3b_opts [ENDPOINT]: the -o options that point a mount at ENDPOINT.
+s3b_opts() { printf 'endpoint=%s,use_path_request_style,region=%s\n' "${1:-$S3_ENDPOINT}" "$S3_REGION"; }
+
+# mount_fails DESC WANT-RC-ERE STDERR-ERE URL OPTS [VAR=VALUE...]: a mount
+# that must fail at once: the process exits by itself within 20 s with an
+# exit status matching WANT-RC-ERE, nothing is mounted, and stderr is
+# exactly one "error: " line (matching STDERR-ERE) and one "hint: " line.
+MOUNT_FAIL_SEQ=0
+mount_fails() {
+	local desc=$1 want=$2 why=$3 url=$4 opts=$5 mnt t0 secs
+	shift 5
+	MOUNT_FAIL_SEQ=$((MOUNT_FAIL_SEQ + 1))
+	mnt=$FX_TMP/mnt-fail.$MOUNT_FAIL_SEQ
+	mkdir -p "$mnt"
+	FX_MOUNTS+=("$mnt")
+	t0=$(date +%s.%N)
+	fx_run env "$@" timeout 30 "$RUSTFX_BIN" mount -f \
+		-o "cache_dir=$FX_TMP/cache-fail,log_level=debug,logfile=$FX_TMP/log.fail.$MOUNT_FAIL_SEQ,$opts" \
+		"$url" "$mnt"
+	secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+	printf '%s\n' "$FX_ERR" >"$FX_TMP/err.fail.$MOUNT_FAIL_SEQ"
+	if [[ $FX_RC =~ ^($want)$ ]] && [ "$FX_RC" -ne 124 ]; then
+		fx_pass "$desc: exit $FX_RC in ${secs}s"
+	else
+		fx_fail "$desc: exit status matches ^($want)\$" "took ${secs}s" "$(fx_ctx)"
+	fi
+	if fx_is_mounted "$mnt"; then
+		fx_fail "$desc: nothing is mounted" "$mnt is a mount point"
+		fusermount3 -u "$mnt" 2>/dev/null
+	else
+		fx_pass "$desc: nothing is mounted"
+	fi
+	local lines nerr nhint
+	lines=$(printf '%s\n' "$FX_ERR" | grep -c .)
+	nerr=$(printf '%s\n' "$FX_ERR" | grep -c '^error: ')
+	nhint=$(printf '%s\n' "$FX_ERR" | grep -c '^hint: ')
+	if [ "$lines" -eq 2 ] && [ "$nerr" -eq 1 ] && [ "$nhint" -eq 1 ] &&
+		printf '%s\n' "$FX_ERR" | grep '^error: ' | grep -Eq -- "$why"; then
+		fx_pass "$desc: one error: line (saying $why) and one hint: line"
+	else
+		fx_fail "$desc: one error: line (saying $why) and one hint: line" "stderr:" "$FX_ERR"
+	fi
+}
+
+# fxproxy: one proxy in front of rgw, its rules replaced per scenario.
+PROXY_PORT=""
+start_proxy() {
+	local i
+	python3 "$HERE/fxproxy.py" --upstream "$S3_ENDPOINT" --listen 127.0.0.1:0 \
+		--port-file "$FX_TMP/proxy.port" --verbose \
+		</dev/null >"$FX_TMP/proxy.out" 2>"$FX_TMP/proxy.log" &
+	PROXY_PIDS+=($!)
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$FX_TMP/proxy.port" ] && break
+		sleep 0.1
+	done
+	PROXY_PORT=$(cat "$FX_TMP/proxy.port" 2>/dev/null)
+	[ -n "$PROXY_PORT" ]
+}
+# proxy METHOD PATH [JSON]: the control API.
+proxy() {
+	curl -sS --max-time 10 -X "$1" ${3:+-d "$3"} "http://127.0.0.1:$PROXY_PORT/__fxproxy/$2"
+}
+# proxy_stat EXPR: one number from /__fxproxy/stats, e.g. 'requests.get("HEAD", 0)'.
+proxy_stat() {
+	proxy GET stats | python3 -c 'import json, sys
+s = json.load(sys.stdin)
+print(eval(sys.argv[1], {}, {"s": s, "requests": s["requests"], "faults": s["faults"],
+                             "responses": s["responses"]}))' "$1"
+}
+
+# mount_proxy BUCKET MNT [EXTRA] [CACHE]: fx_mount with the endpoint at the proxy.
+mount_proxy() {
+	local saved=$FX_S3_OPTS rc
+	FX_S3_OPTS=$(s3b_opts "http://127.0.0.1:$PROXY_PORT")
+	fx_mount "$@"
+	rc=$?
+	FX_S3_OPTS=$saved
+	return "$rc"
+}
+
+# uploads_in_progress KEY-PREFIX: the in-progress multipart uploads of keys
+# under KEY-PREFIX, one key a line (GET /BUCKET?uploads).
+uploads_in_progress() {
+	timeout 60 python3 "$FX_S3_REQ_PY" -t 30 GET \
+		"$S3_ENDPOINT/$S3_BUCKET?uploads&prefix=$(python3 -c 'import sys, urllib.parse as u
+print(u.quote(sys.argv[1], safe=""))' "$1")" -o "$FX_TMP/uploads.xml" || return 1
+	python3 -c 'import sys, xml.etree.ElementTree as ET
+for u in ET.parse(sys.argv[1]).getroot().findall("{*}Upload"):
+    print(u.findtext("{*}Key"))' "$FX_TMP/uploads.xml"
+}
+
+# is_prefix_of SMALL BIG: SMALL's bytes are the first bytes of BIG.
+is_prefix_of() { cmp -s -n "$(stat -c %s "$1")" "$1" "$2"; }
+
+# put_many KEY-PREFIX N: N one-byte objects KEY-PREFIXf0000..., 8 at a time
+# over keep-alive connections, signed by s3req.py's own code.
+put_many() {
+	timeout 120 python3 - "$FX_S3_REQ_PY" "$S3_ENDPOINT" "$S3_BUCKET" "$1" "$2" <<'EOF'
+import http.client, importlib.util, os, sys, threading, urllib.parse as u
+req, endpoint, bucket, prefix, n = sys.argv[1:6]
+spec = importlib.util.spec_from_file_location("s3req", req)
+s3req = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(s3req)
+env, failed = os.environ, []
+
+def worker(keys):
+    conn = http.client.HTTPConnection(u.urlsplit(endpoint).netloc, timeout=30)
+    for key in keys:
+        headers = {}
+        url = f"{endpoint}/{bucket}/" + u.quote(key, safe="/-_.~")
+        target = s3req.sign("PUT", url, headers, b"x", env["S3_ACCESS_KEY"], env["S3_SECRET_KEY"],
+                            env.get("S3_REGION", "us-east-1"))
+        headers["Content-Length"] = "1"
+        conn.request("PUT", target, body=b"x", headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        if resp.status != 200:
+            failed.append(f"{key}: {resp.status}")
+
+keys = [f"{prefix}f{i:04d}" for i in range(int(n))]
+threads = [threading.Thread(target=worker, args=(keys[i::8],)) for i in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+if failed:
+    sys.exit("PUT failed: " + ", ".join(failed[:5]))
+EOF
+}
+
+# ------------------------------------------------ mount-time failures
+
+printf '%s:%s\n' "$S3_ACCESS_KEY" "$SECRET" >"$FX_TMP/passwd-0644"
+chmod 0644 "$FX_TMP/passwd-0644"
+printf '%s:%s\n' "$S3_ACCESS_KEY" "$SECRET" >"$FX_TMP/passwd-0600"
+chmod 0600 "$FX_TMP/passwd-0600"
+DEAD_PORT=$(python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+# ">=64" as an ERE over exit statuses: 64..125.
+GE64='6[4-9]|[7-9][0-9]|1[01][0-9]|12[0-5]'
+mount_fails "wrong secret (rgw answers 403)" "$GE64" 'refused|denied|403|[Ss]ignature' \
+	"s3://$S3_BUCKET/$FX_S3_PREFIX/fail" "$(s3b_opts)" \
+	AWS_SECRET_ACCESS_KEY="$WRONG_SECRET"
+fx_match "wrong secret: the debug log shows rgw's 403" \
+	"$(cat "$FX_TMP/log.fail.$MOUNT_FAIL_SEQ" 2>&1)" '403|SignatureDoesNotMatch'
+mount_fails "missing bucket" "2|$GE64" 'no-such-bucket-[0-9]+|does not exist|NoSuchBucket' \
+	"s3://no-such-bucket-$$/x" "$(s3b_opts)"
+# An endpoint that is down is a recoverable condition (exit 1: try again
+# later), unlike a wrong URL or credentials.
+mount_fails "endpoint nobody listens on" "1" "127\\.0\\.0\\.1:$DEAD_PORT|refused|reach" \
+	"s3://$S3_BUCKET/x" "$(s3b_opts "http://127.0.0.1:$DEAD_PORT"),retries=2"
+mount_fails "invalid bucket name s3://Bad_Bucket" "2" 'Bad_Bucket.*(lower-case|upper|underscore|_)' \
+	"s3://Bad_Bucket" "$(s3b_opts)"
+mount_fails "invalid bucket name s3://ab (too short)" "2" "'ab'.*(3|length|short|long)" \
+	"s3://ab" "$(s3b_opts)"
+mount_fails "passwd_file with mode 0644" "2|$GE64" 'passwd-0644.*(readable|mode|permission|0644)' \
+	"s3://$S3_BUCKET/x" "$(s3b_opts),passwd_file=$FX_TMP/passwd-0644" \
+	-u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY
+fx_ok "rgw checks signatures (s3req.py with a wrong secret gets 403)" bash -c \
+	"! timeout 30 python3 '$FX_S3_REQ_PY' -s '$WRONG_SECRET' GET '$S3_ENDPOINT/$S3_BUCKET?list-type=2&max-keys=1' \
+	 -o /dev/null 2>&1 | grep -v '^http 403 SignatureDoesNotMatch$' | grep -q ."
+
+# A good mount with the passwd file (0600) and no credentials in the environment.
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+if fx_mount "$FX_TMP/bk-pw" "$FX_TMP/mnt-pw" "passwd_file=$FX_TMP/passwd-0600"; then
+	printf 'via passwd file\n' >"$FX_TMP/mnt-pw/f"
+	fx_umount "$FX_TMP/mnt-pw"
+fi
+export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
+fx_eq "a passwd_file (0600) mount works: the object was written" "via passwd file" \
+	"$(fx_bucket_cat "$FX_TMP/bk-pw/f" 2>&1)"
+
+# --------------------------------------- the secret is never shown
+
+fx_run env RUSTFX_S3_ENDPOINT="$S3_ENDPOINT" RUSTFX_S3_PASSWD_FILE="$FX_TMP/passwd-0600" \
+	"$RUSTFX_BIN" config print
+fx_eq "rustfx config print (passwd_file and env credentials) exits 0" 0 "$FX_RC"
+fx_nomatch "rustfx config print does not show the secret" "$FX_OUT$FX_ERR" "$SECRET"
+fx_run env RUSTFX_S3_ENDPOINT="$S3_ENDPOINT" "$RUSTFX_BIN" config print --json
+fx_nomatch "rustfx config print --json does not show the secret" "$FX_OUT$FX_ERR" "$SECRET"
+
+# ------------------------------------------------- awkward key names
+
+B=$FX_TMP/bk-keys
+M=$FX_TMP/mnt-keys
+KP=$(fx_s3_key "$B")
+fx_mount "$B" "$M" || fx_finish
+names=("sp ace" "plus+sign" "per%cent" "üñíçødé" "a b/c+d/%e/deep file+%.txt" "q?mark#hash&amp=eq")
+fx_ok "mkdir -p 'a b/c+d/%e' through the mount" mkdir -p "$M/a b/c+d/%e"
+for n in "${names[@]}"; do
+	printf 'content of %s\n' "$n" >"$M/$n" || fx_fail "create '$n' through the mount"
+done
+listing=$(fx_s3_list "$KP/" | cut -f1)
+for n in "${names[@]}"; do
+	fx_match "LIST has the exact key '$n'" "$listing" "^$(printf '%s' "$KP/$n" | sed 's/[][\.*^$?+(){}|/]/\\&/g')\$"
+	fx_eq "GET '$n' has its bytes" "content of $n" "$(fx_bucket_cat "$B/$n" 2>&1)"
+	fx_eq "cat '$n' through the mount" "content of $n" "$(cat "$M/$n" 2>&1)"
+done
+for d in "a b" "a b/c+d" "a b/c+d/%e"; do
+	fx_match "LIST has the directory marker '$d/'" "$listing" \
+		"^$(printf '%s' "$KP/$d/" | sed 's/[][\.*^$?+(){}|/]/\\&/g')\$"
+done
+fx_nomatch "no key is percent-encoded twice" "$listing" '%2[0-9A-Fa-f]|%25'
+fx_umount "$M"
+fx_mount "$B" "$M" "" "$FX_TMP/cache-keys2" || fx_finish
+fx_same_text "after a remount with an empty cache, find lists the same names" \
+	"$(printf '%s\n' "${names[@]}" "a b" "a b/c+d" "a b/c+d/%e" | LC_ALL=C sort)" \
+	"$(cd "$M" && find . -mindepth 1 | sed 's|^\./||' | LC_ALL=C sort)"
+for n in "${names[@]}"; do
+	fx_eq "after remount, cat '$n'" "content of $n" "$(cat "$M/$n" 2>&1)"
+done
+fx_umount "$M"
+
+# ------------------------------ objects written by other S3 tools
+
+B=$FX_TMP/bk-foreign
+printf 'written like s3fs\n' | fx_bucket_put "$B/s3fs.txt" mode=33152 mtime=1577934245 uid=1234 gid=4321
+printf 'written like rclone\n' | fx_bucket_put "$B/rclone.txt" mtime=1577934245.123456789
+printf 'no metadata at all\n' | fx_bucket_put "$B/plain.txt"
+printf 'deep\n' | fx_bucket_put "$B/implicit/dir/deep.txt"
+printf 'odd\n' | fx_bucket_put "$B/odd key +%&=?.txt"
+head -c 100000 /dev/urandom >"$DATA/100k"
+fx_bucket_put "$B/exec.bin" mode=33261 <"$DATA/100k"
+printf 's3fs.txt' | fx_bucket_put "$B/link" mode=41471 mtime=1577934245
+
+want_stat() { # NAME: the stat line the stored metadata asks for
+	case $1 in
+	s3fs.txt) echo "s3fs.txt regular file 600 18 1577934245 1234 4321" ;;
+	rclone.txt) echo "rclone.txt regular file 644 20 1577934245 0 0" ;;
+	plain.txt) echo "plain.txt regular file 644 19 - 0 0" ;;
+	exec.bin) echo "exec.bin regular file 755 100000 - 0 0" ;;
+	link) echo "link symbolic link 777 8 1577934245 0 0" ;;
+	esac
+}
+# stat lines with "-" for mtimes that are "about now" (no mtime metadata).
+got_stat() {
+	local now
+	now=$(date +%s)
+	(cd "$1" && stat -c '%n %F %a %s %Y %u %g' "${@:2}") 2>&1 |
+		awk -v now="$now" '{ if ($(NF-2) > now - 600 && $(NF-2) <= now + 5) $(NF-2) = "-"; print }' |
+		sed 's/regular empty file/regular file/'
+}
+foreign=(s3fs.txt rclone.txt plain.txt exec.bin link)
+want=$(for n in "${foreign[@]}"; do want_stat "$n"; done)
+
+M=$FX_TMP/mnt-foreign
+fx_mount "$B" "$M" || fx_finish
+fx_same_text "objects PUT with s3fs/rclone metadata: stat shows size/mode/mtime/owner" \
+	"$want" "$(got_stat "$M" "${foreign[@]}")"
+fx_eq "rclone's float mtime keeps its nanoseconds" "2020-01-02 03:04:05.123456789" \
+	"$(TZ=UTC stat -c %y "$M/rclone.txt" 2>&1 | cut -c1-29)"
+fx_eq "a symlink object (mode 0120777) reads as a link" "s3fs.txt" "$(readlink "$M/link" 2>&1)"
+fx_ok "an object with mode 0755 is executable" test -x "$M/exec.bin"
+fx_ok "its bytes are right" cmp "$DATA/100k" "$M/exec.bin"
+fx_match "an implicit directory (no marker) is listed" "$(ls "$M" 2>&1)" '^implicit$'
+fx_eq "... and its file reads" "deep" "$(cat "$M/implicit/dir/deep.txt" 2>&1)"
+fx_eq "a key with + % & = ? reads" "odd" "$(cat "$M/odd key +%&=?.txt" 2>&1)"
+fx_umount "$M"
+
+# The same objects, but `ls -l` of the directory (readdirplus: attributes
+# from the listing) comes first on a fresh mount: it must show what stat
+# shows.
+fx_mount "$B" "$M" "" "$FX_TMP/cache-foreign2" || fx_finish
+ls_l=$(LC_ALL=C ls -ln --time-style=+%s "$M" 2>&1 | awk '$1 != "total" { print $1, $5, $6, $7 }' |
+	grep -E ' (s3fs\.txt|rclone\.txt|plain\.txt|exec\.bin|link)$')
+fx_same_text "ls -l first on a fresh mount shows the stored mode, size and mtime" \
+	"$(printf '%s\n' "-rw------- 18 1577934245 s3fs.txt" "-rw-r--r-- 20 1577934245 rclone.txt" \
+		"-rw-r--r-- 19 x plain.txt" "-rwxr-xr-x 100000 x exec.bin" "lrwxrwxrwx 8 1577934245 link" |
+		LC_ALL=C sort -k4)" \
+	"$(printf '%s\n' "$ls_l" | awk -v now="$(date +%s)" '{ if ($3 > now - 600) $3 = "x"; print }' |
+		LC_ALL=C sort -k4)"
+fx_same_text "... and stat agrees right after it" "$want" "$(got_stat "$M" "${foreign[@]}")"
+# Changing one attribute must not rewrite the others from what a listing said.
+setfattr -n user.note -v hi "$M/s3fs.txt" 2>/dev/null
+meta=$(fx_bucket_meta "$B/s3fs.txt" 2>&1)
+fx_match "setfattr after ls -l keeps the stored mode (x-amz-meta-mode 33152)" "$meta" '^x-amz-meta-mode=33152$'
+fx_match "setfattr after ls -l keeps the stored mtime" "$meta" '^x-amz-meta-mtime=1577934245(\.0+)?$'
+mv "$M/rclone.txt" "$M/rclone-moved.txt"
+meta=$(fx_bucket_meta "$B/rclone-moved.txt" 2>&1)
+fx_match "mv after ls -l keeps the stored mtime (1577934245.123456789)" "$meta" \
+	'^x-amz-meta-mtime=1577934245\.123456789$'
+fx_umount "$M"
+
+# -------------------------------------------------- key length with a prefix
+
+# S3 caps the whole key (prefix included) at 1,024 bytes: past that, a
+# create must fail as a name that is too long, not as an invalid argument.
+seg=$(printf '%0200d' 0)
+M=$FX_TMP/mnt-long
+if fx_mount "$FX_TMP/bk-long/$seg" "$M"; then # a prefix of about 220 bytes
+	fx_ok "a key of 220 + 3 x 201 bytes fits" mkdir -p "$M/$seg/$seg/$seg"
+	# 603 + 250 bytes from the mount root, about 1,070 with the prefix.
+	fx_run bash -c "printf x > '$M/$seg/$seg/$seg/$(printf '%0250d' 0)'"
+	if [ "$FX_RC" -ne 0 ] && printf '%s' "$FX_ERR" | grep -q 'File name too long'; then
+		fx_pass "a key over 1,024 bytes counting the mount prefix fails with ENAMETOOLONG"
+	else
+		fx_fail "a key over 1,024 bytes counting the mount prefix fails with ENAMETOOLONG" \
+			"$(fx_ctx | sed "s/$seg/<200 zeros>/g; s/0\{50\}/<50 zeros>/g")"
+	fi
+	fx_umount "$M"
+fi
+mount_fails "a prefix segment over 255 bytes" "2" '255|too long|segment' \
+	"s3://$S3_BUCKET/$(printf '%0300d' 0)" "$(s3b_opts)"
+
+# ------------------------------------------------------------ multipart
+
+head -c $((12 * 1024 * 1024 + 4321)) /dev/urandom >"$DATA/12m"
+B=$FX_TMP/bk-mp
+M=$FX_TMP/mnt-mp
+fx_mount "$B" "$M" "multipart_threshold=5M,part_size=5M" || fx_finish
+fx_ok "cp of a 12 MiB file (multipart_threshold=5M,part_size=5M)" cp "$DATA/12m" "$M/big.bin"
+fx_ok "it reads back byte-identical through the mount" cmp "$DATA/12m" "$M/big.bin"
+fx_same_file "GET of the object is byte-identical" "$DATA/12m" "$(fx_bucket_file "$B/big.bin")"
+fx_s3req HEAD "$(fx_s3_key "$B/big.bin")" -D "$FX_TMP/mp.head" >/dev/null 2>&1
+fx_match "its ETag is a multipart one (MD5-of-MD5s-3)" "$(cat "$FX_TMP/mp.head" 2>&1)" \
+	'^ETag: "?[0-9a-f]{32}-3"?'
+fx_match "the debug log shows the multipart upload" "$(cat "$FX_LAST_LOG")" '[Mm]ultipart|part'
+fx_eq "no multipart upload is left in progress" "" "$(uploads_in_progress "$FX_S3_PREFIX/" 2>&1)"
+# ... a check that can fail: an upload begun by hand is listed until aborted.
+probe=$(fx_s3_key "$B/probe")
+upload_id=$(timeout 60 python3 "$FX_S3_REQ_PY" -t 30 POST "$(fx_s3_url "$probe" uploads)" |
+	sed -n 's:.*<UploadId>\(.*\)</UploadId>.*:\1:p')
+fx_eq "an upload begun by hand is listed as in progress" "$probe" "$(uploads_in_progress "$probe" 2>&1)"
+timeout 60 python3 "$FX_S3_REQ_PY" -t 30 DELETE "$(fx_s3_url "$probe" "uploadId=$upload_id")" >/dev/null
+fx_eq "... and no longer once aborted" "" "$(uploads_in_progress "$probe" 2>&1)"
+fx_umount "$M"
+fx_mount "$B" "$M" "" "$FX_TMP/cache-mp2" || fx_finish
+fx_ok "after a remount with an empty cache it reads back byte-identical" cmp "$DATA/12m" "$M/big.bin"
+fx_umount "$M"
+
+# ------------------------------------------------ faults through fxproxy
+
+start_proxy || fx_abort "start fxproxy.py" "$(cat "$FX_TMP/proxy.log" "$FX_TMP/proxy.out" 2>&1)"
+fx_log "fxproxy on 127.0.0.1:$PROXY_PORT -> $S3_ENDPOINT"
+head -c $((6 * 1024 * 1024 + 77)) /dev/urandom >"$DATA/6m"
+B=$FX_TMP/bk-fault
+fx_bucket_put "$B/obj6m" <"$DATA/6m" || fx_fail "PUT the 6 MiB object for the fault scenarios"
+OBJ_PATH_RE="/$(fx_s3_key "$B/obj6m")\$"
+M=$FX_TMP/mnt-fault
+n=0
+
+# fault_mount EXTRA: a fresh mount (fresh cache: every byte from the server).
+fault_mount() {
+	n=$((n + 1))
+	mount_proxy "$B" "$M" "$1" "$FX_TMP/cache-fault.$n"
+}
+
+# 503 SlowDown on every third GET.
+proxy POST rules '[{"method":"GET","every":3,"status":503}]' >/dev/null
+proxy DELETE stats >/dev/null
+fault_mount "retry_base_ms=10,retry_max_ms=100" || fx_finish
+fx_run timeout 60 cmp "$DATA/6m" "$M/obj6m"
+fx_eq "503 SlowDown on every 3rd GET: cat is byte-identical" 0 "$FX_RC"
+fx_ok "... the proxy did answer 503s" test "$(proxy_stat 'faults["status"]')" -gt 0
+fx_match "... the debug log shows retries with attempt numbers" "$(cat "$FX_LAST_LOG")" \
+	'retrying GET .*attempt [0-9]+'
+fx_umount "$M"
+
+# reset_mid_body: the connection is RST in the middle of every other GET body.
+proxy POST rules "[{\"method\":\"GET\",\"path\":\"$OBJ_PATH_RE\",\"every\":2,\"reset_mid_body\":true}]" >/dev/null
+proxy DELETE stats >/dev/null
+fault_mount "retry_base_ms=10,retry_max_ms=100" || fx_finish
+fx_run timeout 60 cmp "$DATA/6m" "$M/obj6m"
+fx_eq "reset_mid_body on every 2nd GET: cat is byte-identical" 0 "$FX_RC"
+fx_ok "... the proxy did reset connections" test "$(proxy_stat 'faults["reset_mid_body"]')" -gt 0
+fx_match "... the debug log shows the retries" "$(cat "$FX_LAST_LOG")" 'retrying GET'
+fx_umount "$M"
+
+# stall: the first GET of the object stops sending for 60 s mid-body.
+proxy POST rules "[{\"method\":\"GET\",\"path\":\"$OBJ_PATH_RE\",\"first\":1,\"stall\":60}]" >/dev/null
+proxy DELETE stats >/dev/null
+fault_mount "stall_timeout=2,retry_base_ms=10,retry_max_ms=100" || fx_finish
+t0=$SECONDS
+fx_run timeout 60 cmp "$DATA/6m" "$M/obj6m"
+secs=$((SECONDS - t0))
+fx_eq "stall (60 s) with stall_timeout=2: cat is byte-identical" 0 "$FX_RC"
+fx_ok "... the proxy did stall a transfer" test "$(proxy_stat 'faults["stall"]')" -gt 0
+if [ "$secs" -le 20 ]; then
+	fx_pass "... the stalled transfer was abandoned (cat took ${secs}s, not 60)"
+else
+	fx_fail "... the stalled transfer was abandoned" "cat took ${secs}s"
+fi
+fx_match "... and retried (debug log)" "$(cat "$FX_LAST_LOG")" 'retrying GET'
+fx_umount "$M"
+
+# Every GET of the object fails with 500: EIO, and never wrong bytes.
+proxy POST rules "[{\"method\":\"GET\",\"path\":\"$OBJ_PATH_RE\",\"status\":500}]" >/dev/null
+proxy DELETE stats >/dev/null
+fault_mount "retries=2,retry_base_ms=10,retry_max_ms=100" || fx_finish
+fx_run timeout 60 bash -c "cat '$M/obj6m' > '$FX_TMP/eio.out'"
+if [ "$FX_RC" -ne 0 ] && [ "$FX_RC" -ne 124 ] && printf '%s' "$FX_ERR" | grep -q 'Input/output error'; then
+	fx_pass "500 on every GET (retries=2): cat fails with 'Input/output error'"
+else
+	fx_fail "500 on every GET (retries=2): cat fails with 'Input/output error'" "$(fx_ctx)"
+fi
+fx_ok "... and what it printed is a prefix of the true bytes (no wrong bytes)" \
+	is_prefix_of "$FX_TMP/eio.out" "$DATA/6m"
+fx_eq "... GETs were attempted exactly 2 times per request (500s are even)" 0 \
+	"$(($(proxy_stat 'responses.get("500", 0)') % 2))"
+proxy DELETE rules >/dev/null
+fx_umount "$M"
+
+# A 500 on every part upload (retries=1): the copy fails at close, and the
+# upload is aborted.
+proxy POST rules '[{"method":"PUT","query":"partNumber","first":100000,"status":500}]' >/dev/null
+proxy DELETE stats >/dev/null
+fault_mount "multipart_threshold=5M,part_size=5M,retries=1" || fx_finish
+fx_run timeout 120 cp "$DATA/12m" "$M/upload.bin"
+if [ "$FX_RC" -ne 0 ] && [ "$FX_RC" -ne 124 ]; then
+	fx_pass "500 on part uploads (retries=1): cp fails"
+else
+	fx_fail "500 on part uploads (retries=1): cp fails" "$(fx_ctx)"
+fi
+fx_match "... with the error of close() or write()" "$FX_ERR" \
+	'(error (closing|writing)|Input/output error|No space|Remote I/O|failed to close)'
+fx_ok "... the proxy did refuse part uploads" test "$(proxy_stat 'faults["status"]')" -gt 0
+fx_eq "... no multipart upload is left in progress (aborted)" "" \
+	"$(uploads_in_progress "$(fx_s3_key "$B")/" 2>&1)"
+fx_ok "... the proxy saw the DELETE (AbortMultipartUpload)" \
+	test "$(proxy_stat 'requests.get("DELETE", 0)')" -gt 0
+if fx_bucket_is_file "$B/upload.bin" 2>/dev/null; then
+	got=$(fx_bucket_file "$B/upload.bin")
+	if [ "$(stat -c %s "$got")" -eq 0 ] || cmp -s "$got" "$DATA/12m"; then
+		fx_pass "... the object is absent, empty or whole (never partial)"
+	else
+		fx_fail "... the object is absent, empty or whole (never partial)" \
+			"size $(stat -c %s "$got") of $(stat -c %s "$DATA/12m")"
+	fi
+else
+	fx_pass "... the object is absent, empty or whole (never partial)"
+fi
+proxy DELETE rules >/dev/null
+fx_umount "$M"
+
+# ------------------------------------ what ls -l of 1,000 objects costs
+
+B=$FX_TMP/bk-many
+fx_ok "PUT 1,000 objects under many/ (no marker)" put_many "$(fx_s3_key "$B")/many/" 1000
+fx_eq "LIST sees 1,000 keys" 1000 "$(fx_s3_list "$(fx_s3_key "$B")/many/" | wc -l)"
+M=$FX_TMP/mnt-many
+mount_proxy "$B" "$M" "" "$FX_TMP/cache-many" || fx_finish
+# Nothing cached: the first look at the directory is through ls -l.
+proxy DELETE stats >/dev/null
+log_from=$(wc -l <"$FX_TMP/proxy.log")
+fx_run timeout 60 ls -l "$M/many"
+fx_eq "ls -l of 1,000 objects lists them all" 1000 "$(printf '%s\n' "$FX_OUT" | grep -c '^-')"
+gets=$(proxy_stat 'requests.get("GET", 0)')
+heads=$(proxy_stat 'requests.get("HEAD", 0)')
+total=$(proxy_stat 's["requests_total"]')
+lists=$(tail -n +$((log_from + 1)) "$FX_TMP/proxy.log" | grep -c '^fxproxy: GET [^ ]*list-type=2')
+fx_log "ls -l of 1,000 objects after a remount: $total requests: $gets GET ($lists of them list pages), $heads HEAD"
+tail -n +$((log_from + 1)) "$FX_TMP/proxy.log" | sed "s|$(fx_s3_key "$B")|<prefix>|g; s/^/#   /"
+if [ "$lists" -ge 1 ] && [ "$lists" -le 4 ] && [ "$gets" -eq "$lists" ]; then
+	fx_pass "ls -l costs list pages only: $lists GET list calls (1 page + at most 3)"
+else
+	fx_fail "ls -l costs list pages only" "$gets GETs, of them $lists list calls; expected 1..4 and no other GET"
+fi
+# S3 listings carry no user metadata, so the mount fetches each object's
+# (mode, owner, mtime, symlink) once, in parallel, while opening the directory:
+# exactly one HEAD per object, plus at most 2 for looking up the directory.
+fx_eq "ls -l sends one HEAD per object and no more (at most 2 for the directory)" yes \
+	"$([ "$heads" -ge 1000 ] && [ "$heads" -le 1002 ] && echo yes || echo "no: $heads HEADs")"
+fx_run timeout 60 ls -l "$M/many"
+fx_eq "a second ls -l within attr_timeout costs nothing new" \
+	"$heads" "$(proxy_stat 'requests.get("HEAD", 0)')"
+fx_umount "$M"
+
+# ----------------------------------------------- the secret, everywhere
+
+leaks=$(grep -rlaF -- "$SECRET" "$FX_TMP" 2>/dev/null |
+	grep -v -e "^$RGW_DIR/" -e "^$FX_TMP/passwd-06\(00\|44\)$" || true)
+fx_eq "no log, error output or cache file of rustfx holds the secret" "" "$leaks"
+leaks=$(grep -rlaF -- "$WRONG_SECRET" "$FX_TMP" 2>/dev/null | grep -v "^$RGW_DIR/" || true)
+fx_eq "... nor the wrong secret of the refused mount" "" "$leaks"
+fx_ok "the scan above did look at the debug logs" test -s "$FX_TMP/log.1"
+
+fx_finish
