@@ -1397,9 +1397,19 @@ static void fx_op_readlink(fuse_req_t req, fuse_ino_t ino)
 	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
 	char key[FX_KEY_BUF], target[PATH_MAX + 1];
 	ssize_t n = -ESTALE;
+	off_t size = 0;
 
-	if (in && (n = fx_key(fs, in, key)) == 0)
-		n = fx_backend_get(fs->backend, key, 0, target, PATH_MAX);
+	if (in && (n = fx_refresh(fs, in)) == 0) {
+		pthread_mutex_lock(&in->lock);
+		size = in->st.st_size;
+		pthread_mutex_unlock(&in->lock);
+		/* Read exactly the object: a range past the end of an empty object
+		 * is an error on some servers. */
+		if (size <= 0 || size > PATH_MAX)
+			n = -EINVAL;
+		else if ((n = fx_key(fs, in, key)) == 0)
+			n = fx_backend_get(fs->backend, key, 0, target, (size_t)size);
+	}
 	fx_itable_put(fs->inodes, in);
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
