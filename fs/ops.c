@@ -991,21 +991,17 @@ static void fx_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 	fuse_reply_err(req, 0);
 }
 
-/* Reply to a request that created @in under @parent. */
+/* The inode for an object just stored under @name (mkdir, symlink, create),
+ * referenced; NULL if a busy inode of another type holds the name. */
 static struct fx_inode *fx_new_child(struct fx_fs *fs, struct fx_inode *parent, const char *name,
-				     const struct stat *st, struct fx_meta *meta, bool remote)
+				     const struct stat *st, struct fx_meta *meta)
 {
 	bool conflict;
 	struct fx_inode *in = fx_child_install(fs, parent, name, st, meta, true, &conflict);
 
-	if (in && conflict) { /* a busy inode of another type holds the name */
+	if (in && conflict) {
 		fx_itable_put(fs->inodes, in);
 		return NULL;
-	}
-	if (in && !remote) {
-		pthread_mutex_lock(&in->lock);
-		in->remote = false;
-		pthread_mutex_unlock(&in->lock);
 	}
 	return in;
 }
@@ -1044,7 +1040,7 @@ static int do_mkdir(struct fx_fs *fs, fuse_req_t req, fuse_ino_t parent_ino, con
 	if ((ret = fx_ns_meta_from_stat(&meta, &st)) < 0 ||
 	    (ret = fx_backend_put(fs->backend, marker, fs->devnull, 0, &meta, NULL)) < 0)
 		goto out;
-	in = fx_new_child(fs, parent, name, &st, &meta, true);
+	in = fx_new_child(fs, parent, name, &st, &meta);
 	if (!in) {
 		ret = -ENOMEM;
 		goto out;
@@ -1365,7 +1361,7 @@ static int do_symlink(struct fx_fs *fs, fuse_req_t req, const char *target, fuse
 	if ((ret = fx_ns_meta_from_stat(&meta, &st)) < 0 ||
 	    (ret = fx_backend_put(fs->backend, key, fd, len, &meta, NULL)) < 0)
 		goto out;
-	in = fx_new_child(fs, parent, name, &st, &meta, true);
+	in = fx_new_child(fs, parent, name, &st, &meta);
 	if (!in) {
 		ret = -ENOMEM;
 		goto out;
@@ -1541,7 +1537,7 @@ static void fx_op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name
 	if (ret == 0)
 		ret = fx_backend_put(fs->backend, key, fs->devnull, 0, &meta, NULL);
 	if (ret == 0) {
-		in = fx_new_child(fs, parent, name, &st, &meta, true);
+		in = fx_new_child(fs, parent, name, &st, &meta);
 		ret = in ? 0 : -EEXIST;
 	}
 	if (ret == 0) {
