@@ -583,6 +583,26 @@ int fx_backend_statfs(struct fx_backend *b, struct statvfs *out)
 	return 0;
 }
 
+int fx_backend_replace(struct fx_backend *b, const char *src, const char *dst)
+{
+	int err;
+
+	fx_count(b, FX_OP_RENAME);
+	err = fx_key_check(src);
+	if (!err)
+		err = fx_key_check(dst);
+	if (!err && (fx_is_marker(src) || fx_is_marker(dst) || strcmp(src, dst) == 0))
+		err = -EINVAL;
+	if (!err)
+		err = fx_fault(b, FX_OP_RENAME);
+	if (err)
+		return err;
+	if (FX_HAS(b->ops, replace))
+		return b->ops->replace(b->state, src, dst);
+	err = fx_backend_copy(b, src, dst, NULL);
+	return err ? err : fx_backend_delete(b, src);
+}
+
 int fx_backend_sync(struct fx_backend *b, const char *key)
 {
 	int err = fx_key_check(key);

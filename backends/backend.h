@@ -164,6 +164,9 @@ struct fx_backend_ops {
 	int (*statfs)(void *state, struct statvfs *out);
 	/** Make @key durable (fsync(2) on the mount). NULL: every put already is. */
 	int (*sync)(void *state, const char *key);
+	/** Move object @src over the existing object @dst atomically: readers of
+	 *  @dst see the old or the new bytes, never no object. */
+	int (*replace)(void *state, const char *src, const char *dst);
 };
 
 /** Register a backend (static ops); built-ins are registered at first use. */
@@ -210,6 +213,12 @@ int fx_backend_copy(struct fx_backend *b, const char *src, const char *dst,
 		    const struct fx_meta *meta);
 /** Rename one object; needs FX_CAP_RENAME or falls back to copy + delete. */
 int fx_backend_rename(struct fx_backend *b, const char *src, const char *dst);
+/**
+ * Move object @src over the existing object @dst (rename(2) over a file):
+ * @dst never disappears. Falls back to copy (which replaces @dst atomically)
+ * then delete of @src.
+ */
+int fx_backend_replace(struct fx_backend *b, const char *src, const char *dst);
 /** Rename prefix "a/" to "b/" atomically; -ENOTSUP without FX_CAP_RENAME_PREFIX. */
 int fx_backend_rename_prefix(struct fx_backend *b, const char *src, const char *dst);
 int fx_backend_statfs(struct fx_backend *b, struct statvfs *out);

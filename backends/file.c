@@ -525,6 +525,34 @@ out_src:
 	return err;
 }
 
+/* rename(2) over an existing regular file is atomic on a local filesystem. */
+static int fx_file_replace(void *state, const char *src, const char *dst)
+{
+	char sname[FX_NAME_MAX + 1], dname[FX_NAME_MAX + 1];
+	int sdir, ddir, err;
+	struct stat st;
+
+	err = fx_file_parent(state, src, 0, &sdir, sname);
+	if (err)
+		return err == -ENOTDIR ? -ENOENT : err;
+	if (fstatat(sdir, sname, &st, AT_SYMLINK_NOFOLLOW))
+		err = -errno;
+	else if (!S_ISREG(st.st_mode))
+		err = -ENOENT;
+	if (!err)
+		err = fx_file_parent(state, dst, FX_WALK_CREATE, &ddir, dname);
+	if (err)
+		goto out_src;
+	if (!fstatat(ddir, dname, &st, AT_SYMLINK_NOFOLLOW) && !S_ISREG(st.st_mode))
+		err = S_ISDIR(st.st_mode) ? -EISDIR : -EEXIST; /* never replace what is no object */
+	else if (renameat(sdir, sname, ddir, dname))
+		err = -errno;
+	close(ddir);
+out_src:
+	close(sdir);
+	return err;
+}
+
 static int fx_file_statfs(void *state, struct statvfs *out)
 {
 	const struct fx_file *f = state;
@@ -855,4 +883,5 @@ const struct fx_backend_ops fx_backend_file_ops = {
 	.rename = fx_file_rename,
 	.statfs = fx_file_statfs,
 	.sync = fx_file_sync,
+	.replace = fx_file_replace,
 };

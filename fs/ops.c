@@ -1255,6 +1255,10 @@ static int do_rename(struct fx_fs *fs, fuse_ino_t oldp, const char *oldname, fus
 	}
 	fx_ns_dir_marker(src, sm, sizeof(sm));
 	fx_ns_dir_marker(dst, dm, sizeof(dm));
+	if (S_ISDIR(sst.st_mode) && strncmp(dm, sm, strlen(sm)) == 0) {
+		ret = -EINVAL; /* into its own subtree */
+		goto out;
+	}
 	if (dret == 0) {
 		if (flags & RENAME_NOREPLACE) {
 			ret = -EEXIST;
@@ -1268,28 +1272,24 @@ static int do_rename(struct fx_fs *fs, fuse_ino_t oldp, const char *oldname, fus
 			ret = -ENOTDIR;
 			goto out;
 		}
-		/* Replacing: the target goes first; objects have no atomic replace. */
-		if (S_ISDIR(dst_st.st_mode)) {
-			ret = fx_dir_empty(fs, dm);
-		} else {
-			struct fx_inode *victim = fx_itable_child(fs->inodes, np, newname);
-
-			if (victim) {
-				ret = fx_keep_open(fs, victim);
-				fx_itable_put(fs->inodes, victim);
-			}
-		}
-		if (ret == 0)
-			ret = fx_backend_delete(fs->backend, S_ISDIR(dst_st.st_mode) ? dm : dst);
-		if (ret < 0)
-			goto out;
 	}
 	if (S_ISDIR(sst.st_mode)) {
-		if (strncmp(dm, sm, strlen(sm)) == 0) {
-			ret = -EINVAL; /* into its own subtree */
-			goto out;
+		/* An empty directory in the way goes first (it holds no data). */
+		if (dret == 0 && (ret = fx_dir_empty(fs, dm)) == 0)
+			ret = fx_backend_delete(fs->backend, dm);
+		if (ret == 0)
+			ret = fx_rename_tree(fs, sm, dm);
+	} else if (dret == 0) {
+		/* Over an existing file: atomically, so the target never vanishes
+		 * (the "write a temporary, rename it over" way editors save). */
+		struct fx_inode *victim = fx_itable_child(fs->inodes, np, newname);
+
+		if (victim) {
+			ret = fx_keep_open(fs, victim);
+			fx_itable_put(fs->inodes, victim);
 		}
-		ret = fx_rename_tree(fs, sm, dm);
+		if (ret == 0 && remote)
+			ret = fx_backend_replace(fs->backend, src, dst);
 	} else if (remote) {
 		ret = fx_backend_rename(fs->backend, src, dst);
 	}
