@@ -587,6 +587,29 @@ CONF_TEST(rename)
 	fx_meta_clear(&m);
 }
 
+/* rename(2) over a file: the target is replaced, never absent, with the
+ * source's bytes and metadata; directories are never replaced. */
+CONF_TEST(replace)
+{
+	static const char *const pairs[] = { "mode", "0100600", NULL };
+	struct fx_meta m;
+
+	conf_open(*kind);
+	meta_of(&m, pairs);
+	EQ(put_meta("tmp", "new bytes", &m), 0);
+	EQ(put("target", "old"), 0);
+	EQ(fx_backend_replace(C.b, "tmp", "target"), 0);
+	cr_assert(!exists("tmp"));
+	STREQ(get_all("target"), "new bytes");
+	STREQ(head_meta("target"), "mode=0100600");
+	EQ(fx_backend_replace(C.b, "absent", "target"), -ENOENT);
+	STREQ(get_all("target"), "new bytes");
+	EQ(fx_backend_replace(C.b, "target", "target"), -EINVAL);
+	EQ(fx_backend_replace(C.b, "target", "dir/"), -EINVAL);
+	EQ(fx_backend_replace(C.b, "../x", "target"), -EINVAL);
+	fx_meta_clear(&m);
+}
+
 CONF_TEST(rename_prefix)
 {
 	conf_open(*kind);
