@@ -268,8 +268,11 @@ static size_t fx_on_header(char *line, size_t size, size_t n, void *arg)
 	char *colon = memchr(line, ':', len), value[FX_META_VALUE_MAX + 1], name[160];
 
 	if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
-		/* a new response (after 100-continue or a redirect): reset what we read */
-		c->status = 0;
+		/* A (new) response: its status decides where the body goes, so an
+		 * error document never lands in a reader's buffer or a parser. */
+		const char *sp = memchr(line, ' ', len);
+
+		c->status = sp ? strtol(sp + 1, NULL, 10) : 0;
 		return len;
 	}
 	if (!colon || (size_t)(colon - line) >= sizeof(name))
