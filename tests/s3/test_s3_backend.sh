@@ -416,6 +416,19 @@ fx_match "... the debug log shows retries with attempt numbers" "$(cat "$FX_LAST
 	'retrying GET .*attempt [0-9]+'
 fx_umount "$M"
 
+# 503 SlowDown on every other listing: listings are retried, and the error
+# document goes to the error parser, not the listing parser.
+proxy POST rules '[{"method":"GET","query":"list-type","every":2,"status":503}]' >/dev/null
+proxy DELETE stats >/dev/null
+fault_mount "retry_base_ms=10,retry_max_ms=100" || fx_finish
+fx_run timeout 60 ls "$M"
+fx_eq "503 on every other listing: ls still succeeds" 0 "$FX_RC"
+fx_match "... and lists the object" "$FX_OUT" '^obj6m$'
+fx_ok "... the proxy did answer 503s to listings" test "$(proxy_stat 'faults["status"]')" -gt 0
+fx_nomatch "... no listing failed as a protocol error" "$(cat "$FX_LAST_LOG")" 'Protocol error'
+fx_match "... the retry names the S3 error code" "$(cat "$FX_LAST_LOG")" 'retrying GET .*HTTP 503 SlowDown'
+fx_umount "$M"
+
 # reset_mid_body: the connection is RST in the middle of every other GET body.
 proxy POST rules "[{\"method\":\"GET\",\"path\":\"$OBJ_PATH_RE\",\"every\":2,\"reset_mid_body\":true}]" >/dev/null
 proxy DELETE stats >/dev/null
