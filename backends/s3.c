@@ -174,6 +174,7 @@ struct fx_s3_call {
 	struct fx_object_info *info; /* headers of interest land here when set */
 	uint64_t upload_pos;
 	double retry_after_s;
+	char content_type[128];
 	/* called before every retry to undo what the failed attempt delivered */
 	int (*restart)(struct fx_s3_call *c, void *arg);
 	void *restart_arg;
@@ -292,6 +293,9 @@ static size_t fx_on_header(char *line, size_t size, size_t n, void *arg)
 	value[nl] = '\0';
 	if (strcasecmp(name, "retry-after") == 0) {
 		c->retry_after_s = atof(value);
+	} else if (strcasecmp(name, "content-type") == 0) {
+		if (nl < sizeof(c->content_type))
+			memcpy(c->content_type, value, nl + 1);
 	} else if (c->info) {
 		if (strcasecmp(name, "content-length") == 0)
 			c->info->size = strtoull(value, NULL, 10);
@@ -788,6 +792,9 @@ static int fx_s3_mpu_begin(void *state, const char *key, const struct fx_meta *m
 	fx_call_init(&c, "POST", key, false);
 	c.query[c.n_query++] = (struct fx_s3_param){ "uploads", "" };
 	c.body_mem = "";
+	/* The object's type, as a single PUT gets by default; without it libcurl
+	 * labels the POST (and so the object) as a form. */
+	fx_call_header(&c, "content-type", "binary/octet-stream");
 	ret = fx_call_meta(&c, meta);
 	if (ret == 0)
 		ret = fx_s3_perform(state, &c);
@@ -1012,12 +1019,31 @@ static int fx_s3_del(void *state, const char *key)
 	return ret == -ENOENT ? 0 : ret;
 }
 
+/* The Content-Type of @key ("" if unknown): a copy with metadata REPLACE
+ * replaces it too, so chmod would otherwise reset it. */
+static void fx_s3_content_type(struct fx_s3 *s3, const char *key, char *out, size_t n)
+{
+	struct fx_object_info info = { 0 };
+	struct fx_s3_call c;
+
+	fx_call_init(&c, "HEAD", key, true);
+	c.info = &info;
+	out[0] = '\0';
+	if (fx_s3_perform(s3, &c) == 0)
+		snprintf(out, n, "%s", c.content_type);
+	fx_call_free(&c);
+	fx_object_info_clear(&info);
+}
+
 static int fx_s3_copy(void *state, const char *src, const char *dst, const struct fx_meta *meta)
 {
 	struct fx_s3 *s3 = state;
-	char source[FX_KEY_MAX * 3 + 256], raw[FX_KEY_MAX + 128];
+	char source[FX_KEY_MAX * 3 + 256], raw[FX_KEY_MAX + 128], type[128] = "";
 	struct fx_s3_call c;
 	int ret;
+
+	if (meta)
+		fx_s3_content_type(s3, src, type, sizeof(type));
 
 	snprintf(raw, sizeof(raw), "/%s/%s%s", s3->bucket, s3->prefix, src);
 	if ((ret = fx_s3_uri_encode(raw, false, source, sizeof(source))) < 0)
@@ -1026,6 +1052,8 @@ static int fx_s3_copy(void *state, const char *src, const char *dst, const struc
 	c.body_mem = "";
 	fx_call_header(&c, "x-amz-copy-source", source);
 	fx_call_header(&c, "x-amz-metadata-directive", meta ? "REPLACE" : "COPY");
+	if (type[0])
+		fx_call_header(&c, "content-type", type);
 	ret = fx_call_meta(&c, meta);
 	if (ret == 0)
 		ret = fx_s3_perform(s3, &c);
