@@ -487,8 +487,12 @@ out_fd:
 	return err;
 }
 
-/* One object, or with marker keys the whole directory; never replaces @dst. */
-static int fx_file_rename(void *state, const char *src, const char *dst)
+/*
+ * Move @src to @dst: one object, or with marker keys the whole directory.
+ * With @replace an existing regular file at @dst is replaced atomically
+ * (rename(2)); without, an existing @dst is -EEXIST.
+ */
+static int fx_file_move(void *state, const char *src, const char *dst, bool replace)
 {
 	bool marker = src[strlen(src) - 1] == '/';
 	char sname[FX_NAME_MAX + 1], dname[FX_NAME_MAX + 1];
@@ -506,6 +510,13 @@ static int fx_file_rename(void *state, const char *src, const char *dst)
 		err = fx_file_parent(state, dst, FX_WALK_CREATE, &ddir, dname);
 	if (err)
 		goto out_src;
+	if (replace) {
+		if (!fstatat(ddir, dname, &st, AT_SYMLINK_NOFOLLOW) && !S_ISREG(st.st_mode))
+			err = S_ISDIR(st.st_mode) ? -EISDIR : -EEXIST; /* never replace a non-object */
+		else if (renameat(sdir, sname, ddir, dname))
+			err = -errno;
+		goto out_dst;
+	}
 	if (!renameat2(sdir, sname, ddir, dname, RENAME_NOREPLACE))
 		goto out_dst;
 	err = -errno;
@@ -525,32 +536,14 @@ out_src:
 	return err;
 }
 
-/* rename(2) over an existing regular file is atomic on a local filesystem. */
+static int fx_file_rename(void *state, const char *src, const char *dst)
+{
+	return fx_file_move(state, src, dst, false);
+}
+
 static int fx_file_replace(void *state, const char *src, const char *dst)
 {
-	char sname[FX_NAME_MAX + 1], dname[FX_NAME_MAX + 1];
-	int sdir, ddir, err;
-	struct stat st;
-
-	err = fx_file_parent(state, src, 0, &sdir, sname);
-	if (err)
-		return err == -ENOTDIR ? -ENOENT : err;
-	if (fstatat(sdir, sname, &st, AT_SYMLINK_NOFOLLOW))
-		err = -errno;
-	else if (!S_ISREG(st.st_mode))
-		err = -ENOENT;
-	if (!err)
-		err = fx_file_parent(state, dst, FX_WALK_CREATE, &ddir, dname);
-	if (err)
-		goto out_src;
-	if (!fstatat(ddir, dname, &st, AT_SYMLINK_NOFOLLOW) && !S_ISREG(st.st_mode))
-		err = S_ISDIR(st.st_mode) ? -EISDIR : -EEXIST; /* never replace what is no object */
-	else if (renameat(sdir, sname, ddir, dname))
-		err = -errno;
-	close(ddir);
-out_src:
-	close(sdir);
-	return err;
+	return fx_file_move(state, src, dst, true);
 }
 
 static int fx_file_statfs(void *state, struct statvfs *out)

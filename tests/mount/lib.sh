@@ -565,11 +565,11 @@ fx_bucket_meta() {
 	rm -f "$hdr"
 }
 
-# EXIT trap: unmount everything this run mounted, stop what it started (by
-# pid), then remove the scratch root — but never through a live mount, which
-# would delete the bucket's contents via the filesystem under test.
-fx_cleanup() {
-	local rc=$? mnt pid
+# Unmount everything this run mounted, stop what it started (by pid), and in
+# S3 mode delete the run's objects. Tests that run a server call this before
+# stopping it (the objects go while it still answers), then fx_cleanup.
+fx_release() {
+	local mnt pid
 	set +u
 	for mnt in "${FX_MOUNTS[@]}"; do
 		if fx_is_mounted "$mnt"; then
@@ -596,6 +596,15 @@ fx_cleanup() {
 	if [ -n "$FX_S3_PREFIX" ] && [ -z "${FX_KEEP:-}" ] && ! grep -q " $FX_TMP" /proc/mounts; then
 		fx_s3_rm_prefix "$FX_S3_PREFIX/" 2>/dev/null
 	fi
+	FX_S3_PREFIX=""
+}
+
+# EXIT trap: fx_release, then remove the scratch root — but never through a
+# live mount, which would delete the bucket's contents via the filesystem
+# under test.
+fx_cleanup() {
+	local rc=$?
+	fx_release
 	if [ -n "$FX_TMP" ] && [ -d "$FX_TMP" ]; then
 		if grep -q " $FX_TMP" /proc/mounts; then
 			echo "warning: mounts remain under $FX_TMP; leaving it in place" >&2

@@ -41,21 +41,11 @@ RGW_DIR=$FX_TMP/rgw
 
 # shellcheck disable=SC2317 # run by the EXIT trap
 interop_cleanup() {
-	local rc=$? mnt pid
+	local rc=$?
 	set +u
-	# Unmount while the server still answers, then stop it, then lib.sh
-	# removes the scratch directory (the rgw cluster and its logs with it).
-	for mnt in "${FX_MOUNTS[@]}"; do
-		if fx_is_mounted "$mnt"; then
-			fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" 2>/dev/null
-		fi
-	done
-	for pid in "${FX_DAEMONS[@]}"; do
-		kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
-	done
-	[ -n "$FX_S3_PREFIX" ] && [ -z "${FX_KEEP:-}" ] && [ -s "$RGW_DIR/env" ] &&
-		fx_s3_rm_prefix "$FX_S3_PREFIX/" 2>/dev/null
-	FX_S3_PREFIX=""
+	# Unmount and delete the run's objects while the server still answers,
+	# stop it, then lib.sh removes the scratch directory.
+	fx_release
 	"$HERE/rgw.sh" stop "$RGW_DIR" >/dev/null 2>&1
 	(exit "$rc")
 	fx_cleanup

@@ -25,21 +25,12 @@ PROXY_PIDS=()
 
 # shellcheck disable=SC2317 # run by the EXIT trap
 s3b_cleanup() {
-	local rc=$? mnt pid
+	local rc=$? pid
 	set +u
-	# Unmount while the server still answers, then stop it, then lib.sh
-	# removes the scratch directory (the rgw cluster and its logs with it).
-	for mnt in "${FX_MOUNTS[@]}"; do
-		if fx_is_mounted "$mnt"; then
-			fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" 2>/dev/null
-		fi
-	done
-	for pid in "${FX_DAEMONS[@]}"; do
-		kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
-	done
+	# Unmount and delete the run's objects while the server still answers,
+	# stop it, then lib.sh removes the scratch directory.
+	fx_release
 	for pid in "${PROXY_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-	[ -n "$FX_S3_PREFIX" ] && [ -z "${FX_KEEP:-}" ] && fx_s3_rm_prefix "$FX_S3_PREFIX/" 2>/dev/null
-	FX_S3_PREFIX=""
 	"$HERE/rgw.sh" stop "$RGW_DIR" >/dev/null 2>&1
 	(exit "$rc")
 	fx_cleanup
