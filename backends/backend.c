@@ -351,6 +351,12 @@ int fx_backend_list_all(struct fx_backend *b, const char *prefix, const char *de
 ssize_t fx_backend_get(struct fx_backend *b, const char *key, uint64_t offset, void *buf,
 		       size_t len)
 {
+	return fx_backend_get_version(b, key, NULL, offset, buf, len);
+}
+
+ssize_t fx_backend_get_version(struct fx_backend *b, const char *key, const char *etag,
+			       uint64_t offset, void *buf, size_t len)
+{
 	int err;
 
 	fx_count(b, FX_OP_GET);
@@ -363,6 +369,8 @@ ssize_t fx_backend_get(struct fx_backend *b, const char *key, uint64_t offset, v
 		return err;
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
+	if (etag && *etag && FX_HAS(b->ops, get_if))
+		return b->ops->get_if(b->state, key, etag, offset, buf, len);
 	return b->ops->get(b->state, key, offset, buf, len);
 }
 

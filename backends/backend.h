@@ -167,6 +167,10 @@ struct fx_backend_ops {
 	/** Move object @src over the existing object @dst atomically: readers of
 	 *  @dst see the old or the new bytes, never no object. */
 	int (*replace)(void *state, const char *src, const char *dst);
+	/** Like get, but only from the version of @key whose ETag is @etag:
+	 *  -ESTALE once the object changed (S3 "If-Match"). */
+	ssize_t (*get_if)(void *state, const char *key, const char *etag, uint64_t offset, void *buf,
+			  size_t len);
 };
 
 /** Register a backend (static ops); built-ins are registered at first use. */
@@ -204,6 +208,14 @@ int fx_backend_list_all(struct fx_backend *b, const char *prefix, const char *de
 			fx_list_fn fn, void *arg);
 ssize_t fx_backend_get(struct fx_backend *b, const char *key, uint64_t offset, void *buf,
 		       size_t len);
+/**
+ * Read like fx_backend_get() from the version of @key whose ETag is @etag,
+ * so blocks of one version never mix with another's: -ESTALE once the
+ * object changed. An empty @etag, or a backend without get_if, reads
+ * whatever is current.
+ */
+ssize_t fx_backend_get_version(struct fx_backend *b, const char *key, const char *etag,
+			       uint64_t offset, void *buf, size_t len);
 int fx_backend_put(struct fx_backend *b, const char *key, int fd, uint64_t size,
 		   const struct fx_meta *meta, struct fx_object_info *out);
 int fx_backend_delete(struct fx_backend *b, const char *key);

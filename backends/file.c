@@ -289,14 +289,31 @@ static int fx_file_head(void *state, const char *key, struct fx_object_info *out
 
 #define FX_FILE_SEQ_READ (128u * 1024)
 
-static ssize_t fx_file_get(void *state, const char *key, uint64_t offset, void *buf, size_t len)
+static ssize_t fx_file_get_if(void *state, const char *key, const char *etag, uint64_t offset,
+			      void *buf, size_t len)
 {
 	int fd = fx_file_open_object(state, key);
+	char now[FX_ETAG_MAX];
 	size_t done = 0;
 	ssize_t n = 0;
+	struct stat st;
 
 	if (fd < 0)
 		return fd;
+	if (etag) {
+		/* Puts replace the file by rename, so the open file is one version:
+		 * its identity checked once holds for every byte read from it. */
+		if (fstat(fd, &st)) {
+			n = -errno;
+			close(fd);
+			return n;
+		}
+		fx_file_etag(&st, S_ISDIR(st.st_mode) ? 0 : (uint64_t)st.st_size, now);
+		if (strcmp(now, etag)) {
+			close(fd);
+			return -ESTALE;
+		}
+	}
 	if (key[strlen(key) - 1] == '/')
 		len = 0; /* a marker is empty */
 	/* Each get opens the file afresh, so the kernel never sees a sequential
@@ -315,6 +332,11 @@ static ssize_t fx_file_get(void *state, const char *key, uint64_t offset, void *
 		n = -errno;
 	close(fd);
 	return n < 0 ? n : (ssize_t)done;
+}
+
+static ssize_t fx_file_get(void *state, const char *key, uint64_t offset, void *buf, size_t len)
+{
+	return fx_file_get_if(state, key, NULL, offset, buf, len);
 }
 
 /* Copy @size bytes of @in from offset 0 to the current offset of @out. */
@@ -870,6 +892,7 @@ const struct fx_backend_ops fx_backend_file_ops = {
 	.head = fx_file_head,
 	.list = fx_file_list,
 	.get = fx_file_get,
+	.get_if = fx_file_get_if,
 	.put = fx_file_put,
 	.del = fx_file_del,
 	.copy = fx_file_copy,

@@ -275,7 +275,8 @@ static int fx_mem_head(void *state, const char *key, struct fx_object_info *out)
 	return err;
 }
 
-static ssize_t fx_mem_get(void *state, const char *key, uint64_t offset, void *buf, size_t len)
+static ssize_t fx_mem_get_if(void *state, const char *key, const char *etag, uint64_t offset,
+			     void *buf, size_t len)
 {
 	struct fx_mem_store *s = state;
 	ssize_t n = -ENOENT;
@@ -284,7 +285,9 @@ static ssize_t fx_mem_get(void *state, const char *key, uint64_t offset, void *b
 
 	pthread_mutex_lock(&s->lock);
 	i = fx_mem_find(s, key, &found);
-	if (found) {
+	if (found && etag && strcmp(etag, s->objs[i].etag)) {
+		n = -ESTALE;
+	} else if (found) {
 		const struct fx_mem_object *o = &s->objs[i];
 
 		n = 0;
@@ -295,6 +298,11 @@ static ssize_t fx_mem_get(void *state, const char *key, uint64_t offset, void *b
 	}
 	pthread_mutex_unlock(&s->lock);
 	return n;
+}
+
+static ssize_t fx_mem_get(void *state, const char *key, uint64_t offset, void *buf, size_t len)
+{
+	return fx_mem_get_if(state, key, NULL, offset, buf, len);
 }
 
 static int fx_mem_put(void *state, const char *key, int fd, uint64_t size,
@@ -594,6 +602,7 @@ const struct fx_backend_ops fx_backend_mem_ops = {
 	.head = fx_mem_head,
 	.list = fx_mem_list,
 	.get = fx_mem_get,
+	.get_if = fx_mem_get_if,
 	.put = fx_mem_put,
 	.del = fx_mem_del,
 	.del_batch = fx_mem_del_batch,

@@ -592,7 +592,8 @@ static int fx_s3_head(void *state, const char *key, struct fx_object_info *out)
 	return 0;
 }
 
-static ssize_t fx_s3_get(void *state, const char *key, uint64_t offset, void *buf, size_t len)
+static ssize_t fx_s3_get_if(void *state, const char *key, const char *etag, uint64_t offset,
+			    void *buf, size_t len)
 {
 	struct fx_s3_call c;
 	char range[64];
@@ -604,6 +605,8 @@ static ssize_t fx_s3_get(void *state, const char *key, uint64_t offset, void *bu
 	snprintf(range, sizeof(range), "bytes=%llu-%llu", (unsigned long long)offset,
 		 (unsigned long long)(offset + len - 1));
 	fx_call_header(&c, "range", range);
+	if (etag)
+		fx_call_header(&c, "if-match", etag);
 	c.buf = buf;
 	c.buf_len = len;
 	ret = fx_s3_perform(state, &c);
@@ -615,6 +618,11 @@ static ssize_t fx_s3_get(void *state, const char *key, uint64_t offset, void *bu
 	if (c.status != 206 && offset > 0)
 		return -EIO; /* a 200 with the whole object would put wrong bytes at @offset */
 	return (ssize_t)c.buf_used;
+}
+
+static ssize_t fx_s3_get(void *state, const char *key, uint64_t offset, void *buf, size_t len)
+{
+	return fx_s3_get_if(state, key, NULL, offset, buf, len);
 }
 
 /* A listing page: entries are parsed as the body streams in and kept until
@@ -1323,6 +1331,7 @@ const struct fx_backend_ops fx_backend_s3_ops = {
 	.head = fx_s3_head,
 	.list = fx_s3_list,
 	.get = fx_s3_get,
+	.get_if = fx_s3_get_if,
 	.put = fx_s3_put,
 	.del = fx_s3_del,
 	.copy = fx_s3_copy,
