@@ -47,6 +47,13 @@ const struct fx_conf_key fx_s3_conf_keys[] = {
 	{ "s3", "region", FX_CONF_STRING, "us-east-1", 1, 0, NULL, "region", "region to sign for" },
 	{ "s3", "path_style", FX_CONF_BOOL, "false", 1, 0, NULL, "use_path_request_style",
 	  "address buckets as ENDPOINT/BUCKET (needed by most non-AWS servers)" },
+	/* Explicit keys come first in the credentials chain (s3_creds.h). */
+	{ "s3", "access_key_id", FX_CONF_STRING, NULL, 1, 0, NULL, "access_key_id",
+	  "access key id; with secret_access_key, first in the credentials chain" },
+	{ "s3", "secret_access_key", FX_CONF_SECRET, NULL, 1, 0, NULL, "secret_access_key",
+	  "secret key of access_key_id (held in locked memory, never printed)" },
+	{ "s3", "session_token", FX_CONF_SECRET, NULL, 1, 0, NULL, "session_token",
+	  "STS session token issued with access_key_id (never printed)" },
 	{ "s3", "profile", FX_CONF_STRING, NULL, 1, 0, NULL, "profile",
 	  "profile in ~/.aws/credentials (default $AWS_PROFILE or 'default')" },
 	{ "s3", "passwd_file", FX_CONF_STRING, NULL, 1, 0, NULL, "passwd_file",
@@ -1291,6 +1298,9 @@ static int fx_s3_open(const char *url, const struct fx_config *cfg, void **state
 	s3->multipart_threshold = cfg ? fx_config_size(cfg, "s3.multipart_threshold") : 64 << 20;
 	s3->part_size = cfg ? fx_config_size(cfg, "s3.part_size") : 8 << 20;
 
+	co.access_key = fx_cfg_str(cfg, "s3.access_key_id", NULL);
+	co.secret_key = cfg ? fx_config_secret(cfg, "s3.secret_access_key") : NULL;
+	co.session_token = cfg ? fx_config_secret(cfg, "s3.session_token") : NULL;
 	co.profile = fx_cfg_str(cfg, "s3.profile", NULL);
 	co.passwd_file = fx_cfg_str(cfg, "s3.passwd_file", NULL);
 	co.anonymous = cfg && fx_config_bool(cfg, "s3.public_bucket");

@@ -25,6 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/secret.h"
+
 #define FX_CREDS_ABSENT	  1 /* the source is not there: try the next one */
 #define FX_CREDS_FILE_MAX (1 << 20)
 
@@ -44,24 +46,6 @@ static void __attribute__((format(printf, 3, 4))) fmt_cut(char *buf, size_t n, c
 	va_end(ap);
 }
 
-static char *secret_dup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *copy = sodium_malloc(n);
-
-	if (copy)
-		memcpy(copy, s, n);
-	return copy;
-}
-
-static void secret_free(char *s)
-{
-	if (!s)
-		return;
-	sodium_memzero(s, strlen(s));
-	sodium_free(s);
-}
-
 static void text_free(struct fx_secret_text *t)
 {
 	if (!t->buf)
@@ -75,9 +59,9 @@ void fx_s3_creds_free(struct fx_s3_creds *c)
 {
 	if (!c)
 		return;
-	secret_free(c->access_key);
-	secret_free(c->secret_key);
-	secret_free(c->session_token);
+	fx_secret_free(c->access_key);
+	fx_secret_free(c->secret_key);
+	fx_secret_free(c->session_token);
 	free(c);
 }
 
@@ -85,9 +69,9 @@ void fx_s3_creds_free(struct fx_s3_creds *c)
 static int creds_set(struct fx_s3_creds *c, const char *access, const char *secret,
 		     const char *token, const char *source, struct fx_diag *d)
 {
-	c->access_key = secret_dup(access);
-	c->secret_key = secret_dup(secret);
-	c->session_token = token ? secret_dup(token) : NULL;
+	c->access_key = fx_secret_dup(access);
+	c->secret_key = fx_secret_dup(secret);
+	c->session_token = token ? fx_secret_dup(token) : NULL;
 	if (!c->access_key || !c->secret_key || (token && !c->session_token)) {
 		fx_diag_set(d, -ENOMEM, NULL, "no memory to hold S3 credentials");
 		return -ENOMEM;
@@ -341,6 +325,39 @@ static int from_passwd(const char *path, bool must_exist, const char *bucket, st
 	return rc;
 }
 
+/* Where explicit settings are given, for messages. */
+#define FX_CREDS_SETTINGS " ([s3] in rustfx.toml, RUSTFX_S3_* or -o)"
+
+static const char *nonempty(const char *s)
+{
+	return s && *s ? s : NULL;
+}
+
+/* Explicit settings: both keys, with a session token or not; or nothing. */
+static int from_settings(const struct fx_s3_creds_opts *o, struct fx_s3_creds *c,
+			 struct fx_diag *d)
+{
+	const char *access = nonempty(o->access_key), *secret = nonempty(o->secret_key);
+	const char *token = nonempty(o->session_token);
+	int rc = pair_check(access, secret, "access_key_id", "secret_access_key", FX_CREDS_SETTINGS,
+			    d);
+
+	if (rc == 0)
+		return creds_set(c, access, secret, token,
+				 token ? "settings [s3] access_key_id and session_token"
+				       : "settings [s3] access_key_id",
+				 d);
+	if (rc == FX_CREDS_ABSENT && token) {
+		/* A token is only valid with the keys it was issued with. */
+		fx_diag_set(d, -FX_EBADCONF,
+			    "set access_key_id and secret_access_key too" FX_CREDS_SETTINGS
+			    ", or remove session_token",
+			    "session_token is set but access_key_id and secret_access_key are not");
+		return -FX_EBADCONF;
+	}
+	return rc;
+}
+
 static int creds_chain(const struct fx_s3_creds_opts *o, struct fx_s3_creds *c, struct fx_diag *d)
 {
 	const char *home = o->home ? o->home : env_get(o->envp, "HOME");
@@ -355,13 +372,7 @@ static int creds_chain(const struct fx_s3_creds_opts *o, struct fx_s3_creds *c, 
 		snprintf(c->source, sizeof(c->source), "anonymous (public_bucket)");
 		return 0;
 	}
-	access = o->access_key && *o->access_key ? o->access_key : NULL;
-	secret = o->secret_key && *o->secret_key ? o->secret_key : NULL;
-	rc =
-	    pair_check(access, secret, "access_key_id", "secret_access_key", " in the settings", d);
-	if (rc == 0)
-		return creds_set(c, access, secret, NULL, "settings access_key_id", d);
-	if (rc != FX_CREDS_ABSENT)
+	if ((rc = from_settings(o, c, d)) != FX_CREDS_ABSENT)
 		return rc;
 
 	access = env_get(o->envp, "AWS_ACCESS_KEY_ID");

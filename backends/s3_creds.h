@@ -1,7 +1,8 @@
 /*
  * s3_creds.h - where S3 credentials come from, and keeping them secret.
  *
- * Owns: the credentials chain (explicit settings -> AWS_ACCESS_KEY_ID/
+ * Owns: the credentials chain (explicit settings [s3] access_key_id/
+ * secret_access_key/session_token -> AWS_ACCESS_KEY_ID/
  * AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN -> ~/.aws/credentials profile ->
  * s3fs-style passwd file -> anonymous only when asked), validation of each
  * source with a one-line error and hint, and holding secrets in
@@ -19,8 +20,9 @@
 
 /** Where to look; every field may be NULL/false. Strings are borrowed. */
 struct fx_s3_creds_opts {
-	const char *access_key;  /* explicit ([s3] access_key_id or -o) */
-	const char *secret_key;  /* explicit ([s3] secret_access_key) */
+	const char *access_key;    /* explicit: [s3] access_key_id (file, env or -o) */
+	const char *secret_key;    /* explicit: [s3] secret_access_key; both or neither */
+	const char *session_token; /* explicit: [s3] session_token; only with the two above */
 	const char *profile;     /* ~/.aws/credentials section; else $AWS_PROFILE, "default" */
 	const char *passwd_file; /* s3fs format; else ~/.passwd-s3fs, /etc/passwd-s3fs if present */
 	bool anonymous;          /* public_bucket: sign nothing */
@@ -41,9 +43,11 @@ struct fx_s3_creds {
 /**
  * Resolve credentials through the chain. The first source that has a key
  * wins; a source that exists but is broken (a passwd file readable by
- * group/other, a profile missing its secret, a line with no ':') is an error,
- * not a fall-through. With no source and not anonymous: -EACCES with a hint
- * naming every place looked at.
+ * group/other, a profile missing its secret, a line with no ':', an explicit
+ * access key without its secret or the other way round, an explicit session
+ * token without explicit keys) is an error, not a fall-through. An empty
+ * string counts as unset. With no source and not anonymous: -EACCES with a
+ * hint naming every place looked at.
  * @return 0 and *@out (free with fx_s3_creds_free), or -errno with @d filled.
  */
 int fx_s3_creds_resolve(const struct fx_s3_creds_opts *o, struct fx_s3_creds **out,

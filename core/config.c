@@ -3,7 +3,8 @@
  *
  * Owns: core's schema (fx_core_conf_keys), reading rustfx.toml, RUSTFX_* env
  * variables and flag values into typed settings, the error messages with
- * "did you mean" hints, where each value came from, and printing.
+ * "did you mean" hints, where each value came from, and printing; keeping
+ * secret values in guarded memory and out of every message and printout.
  * Does not own: other modules' tables (fs/ contributes [mount]), splitting a
  * mount option string, or acting on the values.
  *
@@ -12,6 +13,8 @@
  * comment, an indented line continues the previous value, and lines are cut
  * at 200 bytes. The line reader therefore keeps the raw line, hands inih a
  * left-trimmed copy (no continuations) and follows the [table] headers.
+ * A file may hold a secret: the stdio buffer lives in guarded memory, and the
+ * line buffers are zeroed once read.
  */
 #include "core/config.h"
 
@@ -27,8 +30,10 @@
 
 #include <ini.h>
 #include <jansson.h>
+#include <sodium.h>
 
 #include "core/log.h"
+#include "core/secret.h"
 
 #define FX_SIZE_1M ((double)(1ULL << 20))
 #define FX_SIZE_1P ((double)(1ULL << 50))
@@ -64,10 +69,12 @@ static const char *const fx_conf_type_names[] = {
 	[FX_CONF_STRING] = "a string", [FX_CONF_INT] = "an integer",
 	[FX_CONF_FLOAT] = "a number",  [FX_CONF_BOOL] = "a boolean",
 	[FX_CONF_SIZE] = "a size",     [FX_CONF_ENUM] = "an accepted value",
+	[FX_CONF_SECRET] = "a secret",
 };
 
 union fx_conf_value {
 	char *str;	    /* STRING: owned; NULL when unset */
+	char *secret;	    /* SECRET: owned, from fx_secret_dup; NULL when unset */
 	const char *choice; /* ENUM: points into key->choices */
 	int64_t i;
 	double f;
@@ -322,6 +329,7 @@ static int fx_conf_toml_string(const char *text, char **out, const char **why)
 	*out = s;
 	return 0;
 out_bad:
+	sodium_memzero(s, strlen(text)); /* the text may be a secret */
 	free(s);
 	return -EINVAL;
 }
@@ -415,16 +423,18 @@ static void fx_conf_accepted(const struct fx_conf_key *k, bool toml, char *buf, 
 						 c == k->choices ? "" : ",", *c);
 		break;
 	case FX_CONF_STRING:
+	case FX_CONF_SECRET:
 		snprintf(buf, size, "%s", toml ? "use a quoted string" : "use any text");
 		break;
 	}
 }
 
+/* The one place a bad value is put into words: a secret's text never is. */
 static int fx_conf_bad_value(struct fx_diag *d, const char *where, const struct fx_conf_key *k,
 			     const char *text, const char *what, const char *hint)
 {
-	fx_diag_set(d, -FX_EBADCONF, hint, "%s: [%s] %s = %s %s", where, k->section, k->name, text,
-		    what);
+	fx_diag_set(d, -FX_EBADCONF, hint, "%s: [%s] %s = %s %s", where, k->section, k->name,
+		    k->type == FX_CONF_SECRET ? FX_CONF_HIDDEN : text, what);
 	return -FX_EBADCONF;
 }
 
@@ -466,9 +476,10 @@ static int fx_conf_parse_value(const struct fx_conf_key *k, const char *text, bo
 			return rc == -EINVAL ? fx_conf_bad_value(d, where, k, text, why, hint) : rc;
 		body = unquoted;
 	}
-	if (toml && !quoted && (k->type == FX_CONF_STRING || k->type == FX_CONF_ENUM)) {
+	if (toml && !quoted &&
+	    (k->type == FX_CONF_STRING || k->type == FX_CONF_ENUM || k->type == FX_CONF_SECRET)) {
 		snprintf(fix, sizeof(fix), "TOML strings are quoted: write %s = \"%s\"", k->name,
-			 text);
+			 k->type == FX_CONF_SECRET ? "..." : text);
 		return fx_conf_bad_value(d, where, k, text, "is not a quoted string", fix);
 	}
 	if (quoted &&
@@ -488,6 +499,17 @@ static int fx_conf_parse_value(const struct fx_conf_key *k, const char *text, bo
 		rc = fx_conf_check_log_filter(k, where, text, v.str, d);
 		if (rc)
 			free(v.str);
+		goto out;
+	case FX_CONF_SECRET:
+		/* What `config print` shows, pasted back into rustfx.toml. */
+		if (!strcmp(body, FX_CONF_HIDDEN)) {
+			rc = fx_conf_bad_value(d, where, k, text,
+					       "is the placeholder that config print shows",
+					       "put the secret itself here");
+			goto out;
+		}
+		if (!(v.secret = fx_secret_dup(body)))
+			rc = -ENOMEM;
 		goto out;
 	case FX_CONF_ENUM: {
 		struct fx_conf_near near;
@@ -540,17 +562,28 @@ static int fx_conf_parse_value(const struct fx_conf_key *k, const char *text, bo
 		rc = fx_conf_bad_value(d, where, k, text, what, hint);
 	}
 out:
-	free(unquoted);
+	if (unquoted) { /* the text may be a secret */
+		sodium_memzero(unquoted, strlen(unquoted));
+		free(unquoted);
+	}
 	if (!rc)
 		*out = v;
 	return rc;
 }
 
+/* Release what @v owns for a setting of type @type. */
+static void fx_conf_value_free(enum fx_conf_type type, union fx_conf_value *v)
+{
+	if (type == FX_CONF_STRING)
+		free(v->str);
+	else if (type == FX_CONF_SECRET)
+		fx_secret_free(v->secret);
+}
+
 static void fx_conf_replace(struct fx_conf_setting *s, union fx_conf_value v,
 			    enum fx_conf_source src, char *origin)
 {
-	if (s->key->type == FX_CONF_STRING)
-		free(s->v.str);
+	fx_conf_value_free(s->key->type, &s->v);
 	free(s->origin);
 	s->v = v;
 	s->src = src;
@@ -567,8 +600,7 @@ static int fx_conf_assign(struct fx_conf_setting *s, const char *text, bool toml
 	if (rc)
 		return rc;
 	if (src != FX_SRC_DEFAULT && !(o = strdup(origin))) {
-		if (s->key->type == FX_CONF_STRING)
-			free(v.str);
+		fx_conf_value_free(s->key->type, &v);
 		return -ENOMEM;
 	}
 	fx_conf_replace(s, v, src, o);
@@ -723,6 +755,9 @@ static char *fx_conf_file_read(char *buf, int size, void *stream)
 	struct fx_conf_file *cf = stream;
 	const char *p;
 
+	/* inih's copy of the last line goes once it is parsed; the final call
+	 * (end, error) leaves nothing of the file in inih's buffer. */
+	sodium_memzero(buf, (size_t)size);
 	if (cf->err) /* stop at the first error */
 		return NULL;
 	errno = 0;
@@ -815,9 +850,14 @@ static int fx_conf_file_key(void *user, const char *section, const char *name, c
 	return 1;
 }
 
+/* Room for a line holding a long session token without a realloc, which
+ * would leave the line's first part behind in freed memory. */
+#define FX_CONF_LINE_SIZE 8192
+
 int fx_config_load_file(struct fx_config *cfg, const char *path, struct fx_diag *d)
 {
 	struct fx_conf_file cf = { .cfg = cfg, .path = path };
+	char *stdio_buf = NULL;
 	int rc;
 
 	cf.fp = fopen(path, "r");
@@ -827,11 +867,15 @@ int fx_config_load_file(struct fx_config *cfg, const char *path, struct fx_diag 
 			    path, strerror(-rc));
 		return rc;
 	}
-	cf.set_at = calloc(cfg->n ? cfg->n : 1, sizeof(*cf.set_at));
-	if (!cf.set_at) {
-		rc = -ENOMEM;
+	rc = -ENOMEM;
+	if (sodium_init() < 0 || !(stdio_buf = sodium_malloc(BUFSIZ)) ||
+	    setvbuf(cf.fp, stdio_buf, _IOFBF, BUFSIZ) != 0)
 		goto out_close;
-	}
+	cf.line_size = FX_CONF_LINE_SIZE;
+	cf.line = malloc(cf.line_size);
+	cf.set_at = calloc(cfg->n ? cfg->n : 1, sizeof(*cf.set_at));
+	if (!cf.line || !cf.set_at)
+		goto out_free;
 	rc = ini_parse_stream(fx_conf_file_read, &cf, fx_conf_file_key, &cf);
 	if (rc > 0 && (!cf.err || rc < cf.err_line)) { /* inih's syntax error comes first */
 		memset(&cf.diag, 0, sizeof(cf.diag));
@@ -844,10 +888,17 @@ int fx_config_load_file(struct fx_config *cfg, const char *path, struct fx_diag 
 	rc = cf.err;
 	if (rc && cf.diag.err && d && !d->err)
 		*d = cf.diag;
+out_free:
+	if (cf.line)
+		sodium_memzero(cf.line, cf.line_size);
 	free(cf.line);
 	free(cf.set_at);
 out_close:
 	fclose(cf.fp);
+	if (stdio_buf) { /* fclose is done with it */
+		sodium_memzero(stdio_buf, BUFSIZ);
+		sodium_free(stdio_buf);
+	}
 	return rc;
 }
 
@@ -922,7 +973,7 @@ int fx_config_set_default(struct fx_config *cfg, const char *dotted, const char 
 
 	if (!s)
 		return -ENOENT;
-	if (!value && s->key->type != FX_CONF_STRING)
+	if (!value && s->key->type != FX_CONF_STRING && s->key->type != FX_CONF_SECRET)
 		return -EINVAL;
 	if (value) {
 		rc = fx_conf_parse_value(s->key, value, false, dotted, &v, NULL);
@@ -931,8 +982,8 @@ int fx_config_set_default(struct fx_config *cfg, const char *dotted, const char 
 	}
 	if (s->src == FX_SRC_DEFAULT) /* a layer already set it: that value wins */
 		fx_conf_replace(s, v, FX_SRC_DEFAULT, NULL);
-	else if (s->key->type == FX_CONF_STRING)
-		free(v.str);
+	else
+		fx_conf_value_free(s->key->type, &v);
 	return 0;
 }
 
@@ -1013,6 +1064,13 @@ uint64_t fx_config_size(const struct fx_config *cfg, const char *dotted)
 	return s ? s->v.size : 0;
 }
 
+const char *fx_config_secret(const struct fx_config *cfg, const char *dotted)
+{
+	const struct fx_conf_setting *s = fx_conf_get(cfg, dotted, FX_CONF_SECRET);
+
+	return s ? s->v.secret : NULL;
+}
+
 enum fx_conf_source fx_config_source(const struct fx_config *cfg, const char *dotted)
 {
 	const struct fx_conf_setting *s = fx_conf_find_dotted(cfg, dotted);
@@ -1048,7 +1106,8 @@ static void fx_conf_print_setting(FILE *f, const struct fx_conf_setting *s)
 	const struct fx_conf_key *k = s->key;
 	char buf[64];
 
-	if (k->type == FX_CONF_STRING && !s->v.str) {
+	if ((k->type == FX_CONF_STRING && !s->v.str) ||
+	    (k->type == FX_CONF_SECRET && !s->v.secret)) {
 		fprintf(f, "# %s is unset  # default\n", k->name);
 		return;
 	}
@@ -1057,6 +1116,9 @@ static void fx_conf_print_setting(FILE *f, const struct fx_conf_setting *s)
 	case FX_CONF_STRING:
 	case FX_CONF_ENUM:
 		fx_conf_print_string(f, k->type == FX_CONF_ENUM ? s->v.choice : s->v.str);
+		break;
+	case FX_CONF_SECRET:
+		fx_conf_print_string(f, FX_CONF_HIDDEN);
 		break;
 	case FX_CONF_INT:
 		fprintf(f, "%" PRId64, s->v.i);
@@ -1084,6 +1146,8 @@ static json_t *fx_conf_json_value(const struct fx_conf_setting *s)
 		return s->v.str ? json_string(s->v.str) : json_null();
 	case FX_CONF_ENUM:
 		return json_string(s->v.choice);
+	case FX_CONF_SECRET:
+		return s->v.secret ? json_string(FX_CONF_HIDDEN) : json_null();
 	case FX_CONF_INT:
 		return json_integer(s->v.i);
 	case FX_CONF_FLOAT:

@@ -4,7 +4,9 @@
  * Owns: the schema of every setting (each module contributes a table), the
  * layers default -> rustfx.toml -> RUSTFX_<TABLE>_<KEY> env -> flags and -o,
  * typed validation with "did you mean" hints, where each value came from,
- * and printing the resolved configuration as text or JSON.
+ * and printing the resolved configuration as text or JSON. Secret settings
+ * (FX_CONF_SECRET) live in sodium_malloc'd memory and are never printed or
+ * echoed in a message.
  * Does not own: splitting a mount option string (fs/options.c does, then
  * calls fx_config_set()), or acting on the values.
  *
@@ -26,7 +28,13 @@ enum fx_conf_type {
 	FX_CONF_BOOL,  /* true/false (also 1/0, yes/no, on/off in env and -o) */
 	FX_CONF_SIZE,  /* bytes: integer or "512K", "64M", "10G", "1T" (powers of 1024) */
 	FX_CONF_ENUM,  /* one of choices[] */
+	FX_CONF_SECRET, /* text like STRING, but held in sodium_malloc'd memory, zeroed when
+			 * replaced or freed; printed as "(hidden)" and never echoed in a
+			 * message; read with fx_config_secret() only. Default: unset. */
 };
+
+/* What fx_config_print shows instead of a secret's value. */
+#define FX_CONF_HIDDEN "(hidden)"
 
 enum fx_conf_source {
 	FX_SRC_DEFAULT = 0,
@@ -102,13 +110,20 @@ const struct fx_conf_key *fx_config_mount_opt(const struct fx_config *cfg, const
 const char *fx_config_suggest_mount_opt(const struct fx_config *cfg, const char *opt);
 
 /* Typed getters of "section.name". Asking for an unknown key or the wrong
- * type is a programming error (assert). Strings stay valid until cfg_free;
- * an unset string returns NULL. */
+ * type is a programming error (assert); fx_config_str() of a secret is one.
+ * Strings stay valid until cfg_free; an unset string returns NULL. */
 const char *fx_config_str(const struct fx_config *cfg, const char *dotted);
 int64_t fx_config_int(const struct fx_config *cfg, const char *dotted);
 double fx_config_float(const struct fx_config *cfg, const char *dotted);
 bool fx_config_bool(const struct fx_config *cfg, const char *dotted);
 uint64_t fx_config_size(const struct fx_config *cfg, const char *dotted);
+/**
+ * The value of the FX_CONF_SECRET setting "section.name", or NULL when unset.
+ * @note The text lives in guarded memory owned by @cfg: valid until the
+ * setting is set again or fx_config_free(), which zero it. Copy it into
+ * memory of the same kind (fx_secret_dup) if it must live longer; never log it.
+ */
+const char *fx_config_secret(const struct fx_config *cfg, const char *dotted);
 /** Where the current value of "section.name" came from. */
 enum fx_conf_source fx_config_source(const struct fx_config *cfg, const char *dotted);
 
@@ -121,6 +136,8 @@ void fx_config_each_key(const struct fx_config *cfg, fx_conf_key_fn fn, void *ar
  * saying where it came from ("# default", "# file /etc/rustfx/rustfx.toml:4",
  * "# env RUSTFX_IO_CONCURRENCY", "# flag -o cache_dir"), or with @json one
  * JSON object {"section": {"key": {"value": V, "source": "...", "origin": "..."}}}.
+ * A secret that is set shows as "(hidden)" (FX_CONF_HIDDEN) in both forms,
+ * with its source; that placeholder is refused as a secret's value.
  * @return 0 or -errno.
  */
 int fx_config_print(const struct fx_config *cfg, FILE *f, bool json);

@@ -1,5 +1,11 @@
 /*
  * namespace.c - names <-> keys and metadata <-> struct stat (see namespace.h).
+ *
+ * Attributes are read under s3fs's metadata names (mode, uid, gid, mtime);
+ * where one is absent, the same name in s3cmd's single entry s3cmd-attrs
+ * ("atime:.../gid:0/gname:root/md5:.../mode:33188/mtime:.../uid:0/...") is
+ * used instead. Attributes are always written under s3fs's names, which then
+ * win over what s3cmd recorded.
  */
 #include "fs/namespace.h"
 
@@ -94,10 +100,41 @@ int fx_ns_parse_mtime(const char *text, int64_t *out_ns)
 	return 0;
 }
 
-static int fx_meta_ulong(const struct fx_meta *m, const char *name, unsigned long max,
-			 unsigned long *out)
+/* The value of @name in s3cmd's "name:value/name:value" @attrs, copied to
+ * @buf; NULL when absent or longer than @buf allows. */
+static const char *fx_s3cmd_attr(const char *attrs, const char *name, char *buf, size_t n)
 {
-	const char *v = fx_meta_get(m, name);
+	size_t nl = strlen(name), vl;
+	const char *p = attrs, *end;
+
+	for (; *p; p = *end ? end + 1 : end) {
+		end = strchrnul(p, '/');
+		if ((size_t)(end - p) <= nl || p[nl] != ':' || strncmp(p, name, nl) != 0)
+			continue;
+		vl = (size_t)(end - p) - nl - 1;
+		if (vl >= n)
+			return NULL;
+		memcpy(buf, p + nl + 1, vl);
+		buf[vl] = '\0';
+		return buf;
+	}
+	return NULL;
+}
+
+/* Attribute @name of an object: s3fs's entry, else s3cmd's (copied to @buf). */
+static const char *fx_ns_attr(const struct fx_meta *m, const char *name, char *buf, size_t n)
+{
+	const char *v = m ? fx_meta_get(m, name) : NULL, *attrs;
+
+	if (v && *v)
+		return v;
+	attrs = m ? fx_meta_get(m, "s3cmd-attrs") : NULL;
+	return attrs ? fx_s3cmd_attr(attrs, name, buf, n) : NULL;
+}
+
+/* Decimal @v (NULL: absent) up to @max. */
+static int fx_ns_ulong(const char *v, unsigned long max, unsigned long *out)
+{
 	char *end;
 	unsigned long x;
 
@@ -116,12 +153,13 @@ void fx_ns_stat(struct stat *st, const struct fx_meta *meta, bool is_dir, uint64
 {
 	unsigned long mode, id;
 	int64_t mtime_ns = is_dir && !obj_mtime_ns ? def->dir_mtime_ns : obj_mtime_ns;
-	const char *mt = meta ? fx_meta_get(meta, "mtime") : NULL;
+	const char *mt;
+	char attr[64]; /* one attribute at a time, used at once */
 	ino_t ino = st->st_ino;
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
-	if (meta && fx_meta_ulong(meta, "mode", 0177777, &mode) == 0) {
+	if (fx_ns_ulong(fx_ns_attr(meta, "mode", attr, sizeof(attr)), 0177777, &mode) == 0) {
 		/* Only files, directories and symlinks exist here: a hostile bucket
 		 * must not show device nodes, FIFOs or sockets. */
 		if (!S_ISREG(mode) && !S_ISDIR(mode) && !S_ISLNK(mode))
@@ -135,8 +173,11 @@ void fx_ns_stat(struct stat *st, const struct fx_meta *meta, bool is_dir, uint64
 	} else {
 		st->st_mode = is_dir ? (S_IFDIR | (0777 & ~def->umask)) : (S_IFREG | (0666 & ~def->umask));
 	}
-	st->st_uid = meta && fx_meta_ulong(meta, "uid", UINT32_MAX - 1, &id) == 0 ? (uid_t)id : def->uid;
-	st->st_gid = meta && fx_meta_ulong(meta, "gid", UINT32_MAX - 1, &id) == 0 ? (gid_t)id : def->gid;
+	st->st_uid = fx_ns_ulong(fx_ns_attr(meta, "uid", attr, sizeof(attr)), UINT32_MAX - 1,
+				 &id) == 0 ? (uid_t)id : def->uid;
+	st->st_gid = fx_ns_ulong(fx_ns_attr(meta, "gid", attr, sizeof(attr)), UINT32_MAX - 1,
+				 &id) == 0 ? (gid_t)id : def->gid;
+	mt = fx_ns_attr(meta, "mtime", attr, sizeof(attr));
 	if (mt)
 		fx_ns_parse_mtime(mt, &mtime_ns);
 	st->st_mtim.tv_sec = mtime_ns / 1000000000;

@@ -280,6 +280,8 @@ fx_mount() {
 		sleep 0.1
 	done
 	fx_is_mounted "$mnt" && return 0
+	# Secret option values stay out of the test's output, like rustfx's.
+	opts=$(printf '%s' "$opts" | sed 's/\(secret_access_key\|session_token\)=[^,]*/\1=(hidden)/g')
 	fx_fail "mount $url at $mnt (-o $opts)" \
 		"not a mount point after 10 s; process $(kill -0 "$FX_LAST_PID" 2>/dev/null &&
 			echo 'still running' || echo 'exited')" \

@@ -2,7 +2,8 @@
 #
 # test_s3_backend.sh - the s3:// backend against a real Ceph radosgw (which
 # checks signatures and lists as S3 does), directly and through the fault
-# proxy fxproxy.py: mount-time errors, secrets kept out of every output,
+# proxy fxproxy.py: mount-time errors, explicit keys as mount options (first
+# in the credentials chain, hidden from ps), secrets kept out of every output,
 # awkward keys, metadata written by other tools, multipart uploads, retries
 # of failed/cut/stalled GETs, failures that must surface as EIO or a close()
 # error, and what `ls -l` of a big directory costs in requests.
@@ -221,6 +222,44 @@ export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 fx_eq "a passwd_file (0600) mount works: the object was written" "via passwd file" \
 	"$(fx_bucket_cat "$FX_TMP/bk-pw/f" 2>&1)"
 
+# ---------------------------- explicit keys: -o access_key_id=,secret_access_key=
+
+# Explicit keys come first in the chain: a wrong secret given this way is
+# refused at mount time although the environment holds working keys.
+mount_fails "wrong secret_access_key= as a mount option (working keys in the env)" "$GE64" \
+	'refused with credentials from settings \[s3\] access_key_id' \
+	"s3://$S3_BUCKET/$FX_S3_PREFIX/fail" \
+	"$(s3b_opts),access_key_id=$S3_ACCESS_KEY,secret_access_key=$WRONG_SECRET"
+mount_fails "access_key_id= without secret_access_key=" "2" \
+	'access_key_id is set but secret_access_key is not' \
+	"s3://$S3_BUCKET/$FX_S3_PREFIX/fail" "$(s3b_opts),access_key_id=$S3_ACCESS_KEY"
+
+# A good mount with the keys as mount options only: nothing in the
+# environment, no passwd file, nothing under HOME. Its debug log lies under
+# $FX_TMP, so the scan at the end reads it.
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+EXPLICIT_LOG=$FX_TMP/log.explicit-not-mounted
+if fx_mount "$FX_TMP/bk-explicit" "$FX_TMP/mnt-explicit" \
+	"access_key_id=$S3_ACCESS_KEY,secret_access_key=$SECRET"; then
+	EXPLICIT_LOG=$FX_LAST_LOG
+	printf 'via -o keys\n' >"$FX_TMP/mnt-explicit/f"
+	fx_match "the -o keys mount logs its credentials source (settings)" "$(cat "$FX_LAST_LOG")" \
+		'credentials from settings \[s3\] access_key_id$'
+	cmdline=$(tr '\0' ' ' <"/proc/$FX_LAST_PID/cmdline" 2>&1)
+	if printf '%s' "$cmdline" | grep -qF -- "$SECRET"; then
+		fx_fail "/proc/PID/cmdline of the running mount does not show the secret" \
+			"it does (pid $FX_LAST_PID)"
+	else
+		fx_pass "/proc/PID/cmdline of the running mount does not show the secret"
+	fi
+	fx_match "... it shows secret_access_key=xxx... of the same length instead" "$cmdline" \
+		"secret_access_key=x{${#SECRET}}(,| |\$)"
+	fx_umount "$FX_TMP/mnt-explicit"
+fi
+export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
+fx_eq "a mount with -o access_key_id=,secret_access_key= and no other credentials works" \
+	"via -o keys" "$(fx_bucket_cat "$FX_TMP/bk-explicit/f" 2>&1)"
+
 # --------------------------------------- the secret is never shown
 
 fx_run env RUSTFX_S3_ENDPOINT="$S3_ENDPOINT" RUSTFX_S3_PASSWD_FILE="$FX_TMP/passwd-0600" \
@@ -229,6 +268,18 @@ fx_eq "rustfx config print (passwd_file and env credentials) exits 0" 0 "$FX_RC"
 fx_nomatch "rustfx config print does not show the secret" "$FX_OUT$FX_ERR" "$SECRET"
 fx_run env RUSTFX_S3_ENDPOINT="$S3_ENDPOINT" "$RUSTFX_BIN" config print --json
 fx_nomatch "rustfx config print --json does not show the secret" "$FX_OUT$FX_ERR" "$SECRET"
+fx_run env RUSTFX_S3_ACCESS_KEY_ID="$S3_ACCESS_KEY" RUSTFX_S3_SECRET_ACCESS_KEY="$SECRET" \
+	"$RUSTFX_BIN" config print
+fx_match "config print shows RUSTFX_S3_SECRET_ACCESS_KEY as (hidden), with its source" "$FX_OUT" \
+	'^secret_access_key = "\(hidden\)"  # env RUSTFX_S3_SECRET_ACCESS_KEY$'
+fx_nomatch "... and not the secret" "$FX_OUT$FX_ERR" "$SECRET"
+fx_run env RUSTFX_S3_ACCESS_KEY_ID="$S3_ACCESS_KEY" RUSTFX_S3_SECRET_ACCESS_KEY="$SECRET" \
+	"$RUSTFX_BIN" config print --json
+fx_eq "config print --json: secret_access_key is \"(hidden)\" from env" "(hidden) env" \
+	"$(printf '%s' "$FX_OUT" | python3 -c 'import json, sys
+k = json.load(sys.stdin)["s3"]["secret_access_key"]
+print(k["value"], k["source"])' 2>&1)"
+fx_nomatch "... and not the secret" "$FX_OUT$FX_ERR" "$SECRET"
 
 # ------------------------------------------------- awkward key names
 
@@ -537,5 +588,8 @@ fx_eq "no log, error output or cache file of rustfx holds the secret" "" "$leaks
 leaks=$(grep -rlaF -- "$WRONG_SECRET" "$FX_TMP" 2>/dev/null | grep -v "^$RGW_DIR/" || true)
 fx_eq "... nor the wrong secret of the refused mount" "" "$leaks"
 fx_ok "the scan above did look at the debug logs" test -s "$FX_TMP/log.1"
+fx_ok "... among them the log of the -o secret_access_key= mount" test -s "$EXPLICIT_LOG"
+fx_ok "... and of the refused -o secret_access_key= mount" bash -c \
+	"grep -l 'credentials from settings' '$FX_TMP'/log.fail.* | grep -q ."
 
 fx_finish

@@ -22,9 +22,10 @@
 #define SECRET_PWB   "pAsSwDbUcKeT5555555555555555555555555555"
 #define TOKEN_ENV    "eNvToKeN66666666"
 #define TOKEN_PROF   "pRoFiLeToKeN7777"
+#define TOKEN_SET    "sEtTiNgSToKeN8888"
 
 static const char *const fx_secrets[] = {SECRET_SET, SECRET_ENV, SECRET_PROF, SECRET_OTHER,
-					 SECRET_PW,  SECRET_PWB, TOKEN_ENV,   TOKEN_PROF};
+					 SECRET_PW,  SECRET_PWB, TOKEN_ENV,   TOKEN_PROF, TOKEN_SET};
 
 static char fx_home[64];
 
@@ -157,8 +158,51 @@ Test(s3_creds, explicit_beats_everything)
 	cr_expect_str_eq(c->secret_key, SECRET_SET);
 	cr_expect_null(c->session_token, "the env token goes only with env keys");
 	cr_expect_not(c->anonymous);
-	cr_expect_not_null(strstr(c->source, "settings"));
+	cr_expect_str_eq(c->source, "settings [s3] access_key_id");
 	fx_s3_creds_free(c);
+
+	o.session_token = TOKEN_SET;
+	cr_assert_eq(resolve(&o, &c, &d), 0);
+	cr_expect_str_eq(c->session_token, TOKEN_SET, "the explicit token goes with explicit keys");
+	cr_expect_str_eq(c->source, "settings [s3] access_key_id and session_token");
+	fx_s3_creds_free(c);
+
+	/* Empty settings are unset: the environment's keys, with its token. */
+	o.access_key = o.secret_key = o.session_token = "";
+	cr_assert_eq(resolve(&o, &c, &d), 0);
+	cr_expect_str_eq(c->access_key, "AKIAENV");
+	cr_expect_str_eq(c->session_token, TOKEN_ENV);
+	fx_s3_creds_free(c);
+}
+
+Test(s3_creds, explicit_half_set_is_one_error_with_hint)
+{
+	char *env[] = {"AWS_ACCESS_KEY_ID=AKIAENV", "AWS_SECRET_ACCESS_KEY=" SECRET_ENV, NULL};
+	struct fx_s3_creds_opts o = opts(env);
+	struct fx_s3_creds *c;
+	struct fx_diag d;
+
+	/* Working env keys do not paper over a half-set pair in the settings. */
+	o.access_key = "AKIASET";
+	cr_expect_eq(resolve(&o, &c, &d), -FX_EBADCONF);
+	cr_expect_not_null(strstr(d.msg, "access_key_id is set but secret_access_key is not"), "%s",
+			   d.msg);
+	cr_expect_null(strchr(d.msg, '\n'), "one line: %s", d.msg);
+	cr_expect_not_null(strstr(d.hint, "secret_access_key"), "%s", d.hint);
+	cr_expect_not_null(strstr(d.hint, "-o"), "%s", d.hint);
+
+	o.access_key = NULL;
+	o.secret_key = SECRET_SET;
+	o.session_token = TOKEN_SET;
+	cr_expect_eq(resolve(&o, &c, &d), -FX_EBADCONF);
+	cr_expect_not_null(strstr(d.msg, "secret_access_key is set but access_key_id is not"), "%s",
+			   d.msg);
+
+	/* A token alone would be silently dropped, or sent with keys it does not belong to. */
+	o.secret_key = NULL;
+	cr_expect_eq(resolve(&o, &c, &d), -FX_EBADCONF);
+	cr_expect_not_null(strstr(d.msg, "session_token is set but"), "%s", d.msg);
+	cr_expect_not_null(strstr(d.hint, "access_key_id"), "%s", d.hint);
 }
 
 Test(s3_creds, env_beats_profile)

@@ -1,7 +1,8 @@
 /*
  * test_config.c - unit tests of core/config.c: defaults, rustfx.toml parsing,
  * env and flag layers, error messages with hints, file discovery, sizes and
- * printing. Each test works in its own temporary directory under /tmp.
+ * printing; secrets kept out of every printout and message. Each test works
+ * in its own temporary directory under /tmp.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -21,11 +22,12 @@ static char old_cwd[PATH_MAX];
 static struct fx_config *cfg;
 static struct fx_diag diag;
 
-/* An extra table with an enum and an unbounded integer, as another module would add. */
+/* An extra table with an enum, an unbounded integer and a secret, as another module would add. */
 static const char *const test_modes[] = { "fast", "safe", "paranoid", NULL };
 static const struct fx_conf_key test_keys[] = {
 	{ "test", "mode", FX_CONF_ENUM, "safe", 1, 0, test_modes, "mode", "how careful to be" },
 	{ "test", "offset", FX_CONF_INT, "0", 1, 0, NULL, NULL, "any integer" },
+	{ "test", "token", FX_CONF_SECRET, NULL, 1, 0, NULL, "token", "a secret" },
 	{ NULL },
 };
 static const struct fx_conf_key *const tables[] = { fx_core_conf_keys, test_keys, NULL };
@@ -595,7 +597,7 @@ Test(config, each_key_walks_schema)
 	int n = 0;
 
 	fx_config_each_key(cfg, count_key, &n);
-	cr_expect_eq(n, 11 + 2);
+	cr_expect_eq(n, 11 + 3);
 }
 
 Test(config, mount_opt_lookup_and_suggestion)
@@ -611,4 +613,158 @@ Test(config, mount_opt_lookup_and_suggestion)
 	cr_expect_str_eq(fx_config_suggest_mount_opt(cfg, "concurency"), "concurrency");
 	cr_expect_str_eq(fx_config_suggest_mount_opt(cfg, "retires"), "retries");
 	cr_expect_null(fx_config_suggest_mount_opt(cfg, "allow_other"));
+}
+
+/* ---------------------------------------------------------------- secrets */
+
+#define SECRET_FILE "fIlEsEcReT0000"
+#define SECRET_ENV  "eNvSeCrEt1111"
+#define SECRET_FLAG "fLaGsEcReT2222"
+
+/* Neither @text nor the diagnostic holds any of the test secrets. */
+static void expect_no_secret(const char *what, const char *text)
+{
+	static const char *const secrets[] = { SECRET_FILE, SECRET_ENV, SECRET_FLAG, "bArEsEcReT" };
+
+	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+		cr_expect_null(strstr(text, secrets[i]), "%s shows %s:\n%s", what, secrets[i], text);
+		cr_expect_null(strstr(diag.msg, secrets[i]), "error shows it: %s", diag.msg);
+		cr_expect_null(strstr(diag.hint, secrets[i]), "hint shows it: %s", diag.hint);
+	}
+}
+
+/* Print as text and JSON: the secret is "(hidden)" with source @src and
+ * origin @origin (NULL: none), and its value is nowhere. */
+static void expect_hidden(const char *src, const char *origin)
+{
+	char *text = print(false), *json = print(true), line[PATH_MAX + 64];
+	json_t *root, *token;
+	json_error_t err;
+
+	snprintf(line, sizeof(line), "token = \"(hidden)\"  # %s%s%s\n", src, origin ? " " : "",
+		 origin ? origin : "");
+	cr_expect(strstr(text, line), "want '%s' in:\n%s", line, text);
+	expect_no_secret("config print", text);
+	expect_no_secret("config print --json", json);
+	root = json_loads(json, 0, &err);
+	cr_assert_not_null(root, "%s: %s", err.text, json);
+	token = json_object_get(json_object_get(root, "test"), "token");
+	cr_expect_str_eq(json_string_value(json_object_get(token, "value")), "(hidden)");
+	cr_expect_str_eq(json_string_value(json_object_get(token, "source")), src);
+	if (origin)
+		cr_expect_str_eq(json_string_value(json_object_get(token, "origin")), origin);
+	json_decref(root);
+	free(text);
+	free(json);
+}
+
+Test(config, secret_unset_by_default)
+{
+	char *text = print(false), *json = print(true);
+	json_t *root = json_loads(json, 0, NULL);
+
+	cr_expect_null(fx_config_secret(cfg, "test.token"));
+	cr_expect(strstr(text, "# token is unset  # default\n"), "%s", text);
+	cr_assert_not_null(root);
+	cr_expect(json_is_null(json_object_get(
+		json_object_get(json_object_get(root, "test"), "token"), "value")));
+	json_decref(root);
+	free(text);
+	free(json);
+}
+
+Test(config, secret_from_file_env_flag_and_hidden_in_print)
+{
+	char *const envp[] = { "RUSTFX_TEST_TOKEN=" SECRET_ENV, NULL };
+	const char *path = write_file("rustfx.toml", "[test]\ntoken = \"" SECRET_FILE "\"\n");
+	char origin[PATH_MAX + 16];
+
+	cr_assert_eq(fx_config_load_file(cfg, path, &diag), 0, "%s", diag.msg);
+	cr_expect_str_eq(fx_config_secret(cfg, "test.token"), SECRET_FILE);
+	cr_expect_eq(fx_config_source(cfg, "test.token"), FX_SRC_FILE);
+	snprintf(origin, sizeof(origin), "%s:2", path);
+	expect_hidden("file", origin);
+
+	cr_assert_eq(fx_config_load_env(cfg, envp, &diag), 0, "%s", diag.msg);
+	cr_expect_str_eq(fx_config_secret(cfg, "test.token"), SECRET_ENV);
+	cr_expect_eq(fx_config_source(cfg, "test.token"), FX_SRC_ENV);
+	expect_hidden("env", "RUSTFX_TEST_TOKEN");
+
+	cr_assert_eq(fx_config_set(cfg, "test.token", SECRET_FLAG, FX_SRC_FLAG, "-o token", &diag),
+		     0, "%s", diag.msg);
+	cr_expect_str_eq(fx_config_secret(cfg, "test.token"), SECRET_FLAG);
+	expect_hidden("flag", "-o token");
+}
+
+Test(config, secret_errors_do_not_echo_the_value)
+{
+	static const char *const bad[] = {
+		"[test]\ntoken = bArEsEcReT\n",			/* not quoted */
+		"[test]\ntoken = \"bArEsEcReT\\q\"\n",	/* bad escape */
+		"[test]\ntoken = \"bArEsEcReT\n",		/* no closing quote */
+		"[test]\ntoken = \"bArEsEcReT\" x\n",	/* text after the quote */
+		NULL,
+	};
+
+	for (const char *const *text = bad; *text; text++) {
+		memset(&diag, 0, sizeof(diag));
+		cr_expect_eq(load(*text), -FX_EBADCONF, "%s", *text);
+		cr_expect(strstr(diag.msg, "[test] token = (hidden)"), "%s", diag.msg);
+		expect_no_secret("error", "");
+	}
+	cr_expect_null(fx_config_secret(cfg, "test.token"), "nothing set by a bad line");
+}
+
+Test(config, secret_placeholder_is_refused)
+{
+	cr_expect_eq(load("[test]\ntoken = \"(hidden)\"\n"), -FX_EBADCONF);
+	cr_expect(strstr(diag.msg, "placeholder"), "%s", diag.msg);
+	memset(&diag, 0, sizeof(diag));
+	cr_expect_eq(fx_config_set(cfg, "test.token", "(hidden)", FX_SRC_FLAG, "-o token", &diag),
+		     -FX_EBADCONF);
+	cr_expect_null(fx_config_secret(cfg, "test.token"));
+}
+
+Test(config, secret_never_in_suggestions)
+{
+	char *const envp[] = { "RUSTFX_TEST_TOKN=" SECRET_ENV, NULL };
+
+	cr_expect_eq(fx_config_load_env(cfg, envp, &diag), -FX_EBADCONF);
+	cr_expect_str_eq(diag.hint, "did you mean RUSTFX_TEST_TOKEN?");
+	expect_no_secret("env error", "");
+	memset(&diag, 0, sizeof(diag));
+	cr_expect_eq(fx_config_set(cfg, "test.tokn", SECRET_FLAG, FX_SRC_FLAG, "-o tokn", &diag),
+		     -FX_EBADCONF);
+	cr_expect_str_eq(diag.hint, "did you mean 'test.token'?");
+	expect_no_secret("flag error", "");
+	cr_expect_str_eq(fx_config_suggest_mount_opt(cfg, "tokne"), "token");
+}
+
+/* Replacing a secret frees the old copy and freeing the configuration frees
+ * the last; under RUSTFX_SANITIZE (ASan) a leak or double free fails here. */
+Test(config, secret_replace_and_free)
+{
+	struct fx_config *other = fx_config_new(tables);
+	char long_secret[4096];
+
+	cr_assert_not_null(other);
+	memset(long_secret, 's', sizeof(long_secret) - 1);
+	long_secret[sizeof(long_secret) - 1] = '\0';
+	for (int i = 0; i < 50; i++)
+		cr_assert_eq(fx_config_set(other, "test.token", i % 2 ? long_secret : SECRET_FLAG,
+					   FX_SRC_FLAG, "-o token", &diag),
+			     0);
+	cr_expect_str_eq(fx_config_secret(other, "test.token"), long_secret);
+	cr_assert_eq(fx_config_set(other, "test.token", "", FX_SRC_ENV, "RUSTFX_TEST_TOKEN", &diag),
+		     0);
+	cr_expect_str_eq(fx_config_secret(other, "test.token"), "");
+	cr_expect_eq(fx_config_set_default(other, "test.token", NULL), 0,
+		     "a layer set it: the default is kept aside and freed");
+	cr_expect_eq(fx_config_source(other, "test.token"), FX_SRC_ENV);
+	fx_config_free(other);
+
+	cr_assert_eq(fx_config_set_default(cfg, "test.token", SECRET_FILE), 0);
+	cr_expect_str_eq(fx_config_secret(cfg, "test.token"), SECRET_FILE);
+	cr_expect_eq(fx_config_source(cfg, "test.token"), FX_SRC_DEFAULT);
+	/* teardown frees cfg with the secret set */
 }

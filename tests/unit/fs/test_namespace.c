@@ -1,7 +1,8 @@
 /*
  * test_namespace.c - unit tests of fs/namespace.c: child keys and directory
  * markers, the names shown for listing entries (hostile keys from a malicious
- * bucket are hidden), mtime parsing, and metadata <-> struct stat.
+ * bucket are hidden), mtime parsing, and metadata <-> struct stat (s3fs's
+ * names, and s3cmd's s3cmd-attrs where those are absent).
  * Does not test key safety inside backends (tests/unit/backends/test_key.c).
  */
 #include <criterion/criterion.h>
@@ -484,6 +485,73 @@ Test(ns, stat_negative_mtime_normalised)
 	fx_ns_stat(&st, NULL, false, 0, -5500000000LL, &defs);
 	cr_assert_eq(st.st_mtim.tv_sec, -6);
 	cr_assert_eq(st.st_mtim.tv_nsec, 500000000);
+}
+
+/* What s3cmd 2.x stores for a file of mode 0600 owned by 1000:1000. */
+#define S3CMD_ATTRS                                                                    \
+	"atime:1700000100/ctime:1700000200/gid:1000/gname:users"                           \
+	"/md5:d41d8cd98f00b204e9800998ecf8427e/mode:33152/mtime:978307200/uid:1000/uname:alice"
+#define UPLOADED_NS (1600000000LL * 1000000000LL)
+
+/* The stat of a 7-byte object uploaded at UPLOADED_NS with metadata @kv. */
+static struct stat object_stat(const char *const *kv)
+{
+	struct fx_meta m;
+	struct stat st = { 0 };
+
+	meta_of(&m, kv);
+	fx_ns_stat(&st, &m, false, 7, UPLOADED_NS, &defs);
+	fx_meta_clear(&m);
+	return st;
+}
+
+Test(ns, stat_from_s3cmd_attrs)
+{
+	static const char *const kv[] = { "s3cmd-attrs", S3CMD_ATTRS, NULL };
+	/* After a chmod through the mount: s3fs's mode and mtime, s3cmd's header kept. */
+	static const char *const both[] = { "s3cmd-attrs", S3CMD_ATTRS, "mode", "33184",
+					    "mtime", "1500000000.5", "uid", "0", NULL };
+	struct stat st = object_stat(kv);
+
+	cr_assert_eq(st.st_mode, S_IFREG | 0600, "mode %o", st.st_mode);
+	cr_assert_eq(st.st_uid, 1000);
+	cr_assert_eq(st.st_gid, 1000);
+	cr_assert_eq(st.st_mtim.tv_sec, 978307200, "s3cmd's mtime, not the upload time");
+	cr_assert_eq(st.st_mtim.tv_nsec, 0);
+	cr_assert_eq(st.st_size, 7);
+
+	st = object_stat(both);
+	cr_assert_eq(st.st_mode, S_IFREG | 0640, "s3fs's mode wins; got %o", st.st_mode);
+	cr_assert_eq(st.st_uid, 0, "s3fs uid 0 wins over s3cmd's 1000");
+	cr_assert_eq(st.st_gid, 1000, "no s3fs gid: s3cmd's");
+	cr_assert_eq(st.st_mtim.tv_sec, 1500000000);
+	cr_assert_eq(st.st_mtim.tv_nsec, 500000000);
+}
+
+Test(ns, stat_s3cmd_attrs_partial_or_odd)
+{
+	/* Names must match whole: "xmode", "uname" and "gname" are not mode, uid, gid. */
+	static const char *const odd[] = {
+		"s3cmd-attrs", "xmode:16877/uname:0/gname:0/mtime:/mode:/uid:", NULL
+	};
+	static const char *const only_mtime[] = { "s3cmd-attrs", "mtime:1234567890", NULL };
+	static const char *const dir_mode[] = { "s3cmd-attrs", "mode:16877/gid:7", NULL };
+	struct stat st = object_stat(odd);
+
+	cr_assert_eq(st.st_mode, S_IFREG | 0644, "mode %o", st.st_mode);
+	cr_assert_eq(st.st_uid, 1234);
+	cr_assert_eq(st.st_gid, 5678);
+	cr_assert_eq(st.st_mtim.tv_sec, 1600000000);
+
+	st = object_stat(only_mtime);
+	cr_assert_eq(st.st_mtim.tv_sec, 1234567890);
+	cr_assert_eq(st.st_mode, S_IFREG | 0644);
+
+	/* s3cmd's mode obeys the same type rules as s3fs's. */
+	st = object_stat(dir_mode);
+	cr_assert_eq(st.st_mode, S_IFREG | 0755, "an object is never a directory; mode %o",
+		     st.st_mode);
+	cr_assert_eq(st.st_gid, 7, "the last pair, without a trailing '/'");
 }
 
 /* ---------------------------------------------------- meta <-> stat trip */
