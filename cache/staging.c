@@ -13,30 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fsutil.h"
 #include "core/log.h"
 
 #define FX_FILL_CHUNK (1u << 20)
-
-static int fx_mkdir_p(const char *path, mode_t mode)
-{
-	char buf[4096];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
 
 int fx_staging_init(const char *cache_dir, char *out, size_t n, struct fx_diag *d)
 {
@@ -50,7 +30,7 @@ int fx_staging_init(const char *cache_dir, char *out, size_t n, struct fx_diag *
 			    cache_dir);
 		return -ENAMETOOLONG;
 	}
-	ret = fx_mkdir_p(out, 0700);
+	ret = fx_mkdirs(out, 0700);
 	if (ret < 0) {
 		fx_diag_set(d, ret, "set -o cache_dir=PATH to a writable directory",
 			    "cannot create staging directory %s (%s)", out, strerror(-ret));

@@ -12,18 +12,21 @@
 #include <stdbool.h>
 
 #include "backends/backend.h"
+#include "cache/cache.h"
 #include "core/config.h"
 #include "fs/options.h"
 
 struct fx_fs;
 
 /**
- * A filesystem over @b (borrowed; must outlive the fs) with options @opt.
- * @cache_dir must be absolute: staging files go below it.
+ * A filesystem over @b (borrowed; must outlive the fs) with options @opt
+ * and a block cache set up by @copt. @cache_dir is the backend's own cache
+ * directory and must be absolute: staging files and cached blocks go below it.
  * @return 0 and *@out, or -errno with @d filled.
  */
-int fx_fs_new(struct fx_backend *b, const struct fx_fs_options *opt, const char *cache_dir,
-	      struct fx_fs **out, struct fx_diag *d);
+int fx_fs_new(struct fx_backend *b, const struct fx_fs_options *opt,
+	      const struct fx_cache_opts *copt, const char *cache_dir, struct fx_fs **out,
+	      struct fx_diag *d);
 
 /** NULL is a no-op. */
 void fx_fs_free(struct fx_fs *fs);

@@ -40,6 +40,7 @@ struct fx_inode {
 	pthread_cond_t cond;     /* signalled when a publish ends */
 	struct stat st;          /* what getattr answers */
 	struct fx_meta meta;     /* object metadata as stored (mode, uid, xattr, ...) */
+	char etag[FX_ETAG_MAX];  /* of the stored object; "" when unknown (refresh first) */
 	double attr_expiry;      /* monotonic seconds; attrs re-read from the backend after */
 	bool remote;             /* an object (or marker) exists for it in the backend */
 	int stage_fd;            /* local staging copy, or -1 */

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache/cache.h"
 #include "cache/staging.h"
 #include "core/log.h"
 #include "fs/inode.h"
@@ -42,6 +43,7 @@
 
 struct fx_fs {
 	struct fx_backend *backend;
+	struct fx_cache *cache;
 	struct fx_itable *inodes;
 	struct fx_fs_options opt;
 	struct fx_ns_defaults defaults;
@@ -56,12 +58,14 @@ static void fx_set_readahead(const char *mountpoint, uint64_t bytes);
 struct fx_file {
 	struct fx_inode *in; /* holds a reference */
 	int flags;           /* open(2) flags */
+	struct fx_readahead ra;
 };
 
 struct fx_dirent {
 	char *name;
 	struct stat st;
 	struct fx_meta meta;
+	char etag[FX_ETAG_MAX];
 	bool is_dir;
 	bool need_head; /* the listing carried no metadata */
 	bool no_attr;   /* metadata could not be fetched: readdirplus gives none */
@@ -137,12 +141,15 @@ static int fx_found(void *arg, const struct fx_list_entry *e)
 
 /* What the backend holds for @key: an object, a directory (marker or common
  * prefix), or -ENOENT. Fills @st and @meta. */
-static int fx_probe(struct fx_fs *fs, const char *key, struct stat *st, struct fx_meta *meta)
+static int fx_probe(struct fx_fs *fs, const char *key, struct stat *st, struct fx_meta *meta,
+		    char *etag)
 {
 	struct fx_object_info info = { 0 };
 	char marker[FX_KEY_BUF];
 	int ret;
 
+	if (etag)
+		etag[0] = '\0';
 	if (key[0] == '\0') { /* the root */
 		fx_ns_stat(st, NULL, true, 0, 0, &fs->defaults);
 		return 0;
@@ -150,6 +157,8 @@ static int fx_probe(struct fx_fs *fs, const char *key, struct stat *st, struct f
 	ret = fx_backend_head(fs->backend, key, &info);
 	if (ret == 0) {
 		fx_ns_stat(st, &info.meta, false, info.size, info.mtime_ns, &fs->defaults);
+		if (etag)
+			snprintf(etag, FX_ETAG_MAX, "%s", info.etag);
 		goto found;
 	}
 	if (ret != -ENOENT)
@@ -193,7 +202,7 @@ static bool fx_busy(const struct fx_inode *in)
  * or a directory snapshot taken before a publish must not undo it).
  */
 static void fx_inode_set_attr(struct fx_fs *fs, struct fx_inode *in, const struct stat *st,
-			      struct fx_meta *meta, bool force)
+			      struct fx_meta *meta, const char *etag, bool force)
 {
 	pthread_mutex_lock(&in->lock);
 	if (force || (!fx_busy(in) && fx_now() >= in->attr_expiry)) {
@@ -207,6 +216,7 @@ static void fx_inode_set_attr(struct fx_fs *fs, struct fx_inode *in, const struc
 		meta->kv = NULL;
 		in->remote = true;
 		in->attr_expiry = fx_now() + fs->opt.attr_timeout;
+		snprintf(in->etag, sizeof(in->etag), "%s", etag ? etag : "");
 	}
 	pthread_mutex_unlock(&in->lock);
 }
@@ -218,8 +228,8 @@ static void fx_inode_set_attr(struct fx_fs *fs, struct fx_inode *in, const struc
  * state is newer than any listing. Returns it referenced, or NULL (ENOMEM).
  */
 static struct fx_inode *fx_child_install(struct fx_fs *fs, struct fx_inode *parent, const char *name,
-					 const struct stat *st, struct fx_meta *meta, bool force,
-					 bool *conflict)
+					 const struct stat *st, struct fx_meta *meta, const char *etag,
+					 bool force, bool *conflict)
 {
 	bool created, busy;
 	struct fx_inode *in = fx_itable_child_make(fs->inodes, parent, name, st->st_mode, &created);
@@ -240,7 +250,7 @@ static struct fx_inode *fx_child_install(struct fx_fs *fs, struct fx_inode *pare
 		}
 	}
 	if (in)
-		fx_inode_set_attr(fs, in, st, meta, force || created);
+		fx_inode_set_attr(fs, in, st, meta, etag, force || created);
 	return in;
 }
 
@@ -259,7 +269,7 @@ static void fx_entry_of(struct fx_fs *fs, struct fx_inode *in, struct fuse_entry
 /* Refresh @in's attributes from the backend when they are stale. */
 static int fx_refresh(struct fx_fs *fs, struct fx_inode *in)
 {
-	char key[FX_KEY_BUF];
+	char key[FX_KEY_BUF], etag[FX_ETAG_MAX];
 	struct fx_meta meta = { 0 };
 	struct stat st;
 	bool fresh;
@@ -274,13 +284,62 @@ static int fx_refresh(struct fx_fs *fs, struct fx_inode *in)
 		return 0;
 	if ((ret = fx_key(fs, in, key)) < 0)
 		return ret;
-	ret = fx_probe(fs, key, &st, &meta);
+	ret = fx_probe(fs, key, &st, &meta, etag);
 	if (ret == 0 && (st.st_mode & S_IFMT) != (in->st.st_mode & S_IFMT))
 		ret = -ENOENT; /* replaced by another type: the kernel must look it up again */
 	if (ret == 0)
-		fx_inode_set_attr(fs, in, &st, &meta, false);
+		fx_inode_set_attr(fs, in, &st, &meta, etag, false);
 	fx_meta_clear(&meta);
 	return ret;
+}
+
+/* The version of @in's object blocks are cached under (inode lock held):
+ * its ETag, or its size and mtime for a store that has none. */
+static void fx_version_of(const struct fx_inode *in, char *buf, size_t n)
+{
+	if (in->etag[0])
+		snprintf(buf, n, "%s", in->etag);
+	else
+		snprintf(buf, n, "%lld:%lld.%09ld", (long long)in->st.st_size,
+			 (long long)in->st.st_mtim.tv_sec, in->st.st_mtim.tv_nsec);
+}
+
+/* Learn @in's object's current attributes and ETag even while it is open
+ * (fx_refresh leaves busy inodes alone); a staged inode keeps its own. */
+static int fx_reprobe(struct fx_fs *fs, struct fx_inode *in)
+{
+	char key[FX_KEY_BUF], etag[FX_ETAG_MAX];
+	struct fx_meta meta = { 0 };
+	struct stat st;
+	int ret = fx_key(fs, in, key);
+
+	if (ret == 0)
+		ret = fx_probe(fs, key, &st, &meta, etag);
+	if (ret == 0 && (st.st_mode & S_IFMT) != (in->st.st_mode & S_IFMT))
+		ret = -ESTALE;
+	pthread_mutex_lock(&in->lock);
+	bool staged = fx_staged(in);
+	pthread_mutex_unlock(&in->lock);
+	if (ret == 0 && !staged)
+		fx_inode_set_attr(fs, in, &st, &meta, etag, true);
+	fx_meta_clear(&meta);
+	return ret;
+}
+
+/* Tell the cache which version of @in readers will see now, so blocks of
+ * an older one are dropped. */
+static void fx_cache_note_version(struct fx_fs *fs, struct fx_inode *in)
+{
+	char key[FX_KEY_BUF], version[FX_ETAG_MAX + 64];
+	uint64_t size;
+
+	pthread_mutex_lock(&in->lock);
+	fx_version_of(in, version, sizeof(version));
+	size = (uint64_t)in->st.st_size;
+	pthread_mutex_unlock(&in->lock);
+	if (fx_key(fs, in, key) == 0)
+		fx_store_object_version(fs->cache->store, fx_backend_url(fs->backend), key, version,
+					size);
 }
 
 /* ------------------------------------------------------------ publishing */
@@ -295,6 +354,7 @@ static int fx_refresh(struct fx_fs *fs, struct fx_inode *in)
 static int fx_publish(struct fx_fs *fs, struct fx_inode *in)
 {
 	char key[FX_KEY_BUF], now_key[FX_KEY_BUF];
+	struct fx_object_info info = { 0 };
 	struct fx_meta meta = { 0 };
 	uint64_t seq;
 	struct stat st;
@@ -316,12 +376,13 @@ static int fx_publish(struct fx_fs *fs, struct fx_inode *in)
 	if (ret == 0)
 		ret = fx_ns_meta_from_stat(&meta, &st);
 again:
+	fx_object_info_clear(&info);
 	if (ret == 0 && fx_itable_detached(fs->inodes, in))
 		goto out; /* unlinked while open: nothing to publish */
 	if (ret == 0)
 		ret = fx_key(fs, in, key);
 	if (ret == 0)
-		ret = fx_backend_put(fs->backend, key, fd, (uint64_t)st.st_size, &meta, NULL);
+		ret = fx_backend_put(fs->backend, key, fd, (uint64_t)st.st_size, &meta, &info);
 	if (ret == 0 && (fx_key(fs, in, now_key) < 0 || strcmp(key, now_key) != 0)) {
 		/* renamed or unlinked during the upload: that name is no longer ours */
 		fx_backend_delete(fs->backend, key);
@@ -340,9 +401,11 @@ out:
 	if (ret == 0) {
 		in->clean_seq = seq;
 		in->remote = true;
+		snprintf(in->etag, sizeof(in->etag), "%s", info.etag);
 	}
 	pthread_cond_broadcast(&in->cond);
 	pthread_mutex_unlock(&in->lock);
+	fx_object_info_clear(&info);
 	fx_meta_clear(&meta);
 	return ret;
 }
@@ -407,6 +470,10 @@ static int fx_publish_meta(struct fx_fs *fs, struct fx_inode *in)
 		ret = fx_backend_put(fs->backend, marker, fs->devnull, 0, &meta, NULL);
 	} else {
 		ret = fx_backend_copy(fs->backend, key, key, &meta);
+		/* Some stores give the copy a new ETag: learn it before reading. */
+		pthread_mutex_lock(&in->lock);
+		in->etag[0] = '\0';
+		pthread_mutex_unlock(&in->lock);
 	}
 out:
 	fx_meta_clear(&meta);
@@ -491,7 +558,7 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 {
 	struct fx_inode *parent = fx_itable_get(fs->inodes, parent_ino), *in;
 	struct fx_meta meta = { 0 };
-	char key[FX_KEY_BUF];
+	char key[FX_KEY_BUF], etag[FX_ETAG_MAX];
 	struct stat st;
 	bool known, conflict;
 	int ret;
@@ -510,11 +577,11 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 			goto reply;
 		fx_itable_put(fs->inodes, in);
 	}
-	ret = fx_probe(fs, key, &st, &meta);
+	ret = fx_probe(fs, key, &st, &meta, etag);
 	if (ret < 0)
 		goto out;
 	/* On a type conflict with a busy local inode, the local one answers. */
-	in = fx_child_install(fs, parent, name, &st, &meta, false, &conflict);
+	in = fx_child_install(fs, parent, name, &st, &meta, etag, false, &conflict);
 	if (!in) {
 		ret = -ENOMEM;
 		goto out;
@@ -725,6 +792,7 @@ static int fx_dir_collect(void *arg, const struct fx_list_entry *le)
 	if (le->meta && fx_meta_copy(&de->meta, le->meta) < 0)
 		return -ENOMEM;
 	fx_ns_stat(&de->st, le->meta, de->is_dir, le->size, le->mtime_ns, &d->fs->defaults);
+	snprintf(de->etag, sizeof(de->etag), "%s", le->etag ? le->etag : "");
 	de->need_head = !le->meta;
 	return 0;
 }
@@ -764,6 +832,7 @@ static void *fx_head_worker(void *arg)
 			fx_meta_clear(&de->meta);
 			de->meta = info.meta;
 			info.meta = (struct fx_meta){ 0 };
+			snprintf(de->etag, sizeof(de->etag), "%s", info.etag);
 		} else if (!(de->is_dir && ret == -ENOENT)) {
 			de->no_attr = true; /* a directory without a marker is fine */
 		}
@@ -789,6 +858,7 @@ static void fx_dir_reuse_attrs(struct fx_fs *fs, struct fx_inode *dir, struct fx
 		    S_ISDIR(child->st.st_mode) == de->is_dir &&
 		    fx_meta_copy(&de->meta, &child->meta) == 0) {
 			de->st = child->st;
+			snprintf(de->etag, sizeof(de->etag), "%s", child->etag);
 			de->need_head = false;
 		}
 		pthread_mutex_unlock(&child->lock);
@@ -932,8 +1002,8 @@ static void fx_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 			} else if (plus) {
 				bool conflict;
 
-				in = fx_child_install(fs, dir, name, &de->st, &de->meta, false,
-						      &conflict);
+				in = fx_child_install(fs, dir, name, &de->st, &de->meta, de->etag,
+						      false, &conflict);
 				if (!in)
 					break;
 				if (conflict) {
@@ -997,7 +1067,7 @@ static struct fx_inode *fx_new_child(struct fx_fs *fs, struct fx_inode *parent, 
 				     const struct stat *st, struct fx_meta *meta)
 {
 	bool conflict;
-	struct fx_inode *in = fx_child_install(fs, parent, name, st, meta, true, &conflict);
+	struct fx_inode *in = fx_child_install(fs, parent, name, st, meta, NULL, true, &conflict);
 
 	if (in && conflict) {
 		fx_itable_put(fs->inodes, in);
@@ -1245,10 +1315,10 @@ static int do_rename(struct fx_fs *fs, fuse_ino_t oldp, const char *oldname, fus
 		sst = in->st;
 		remote = in->remote;
 		pthread_mutex_unlock(&in->lock);
-	} else if ((ret = fx_probe(fs, src, &sst, &meta)) < 0) {
+	} else if ((ret = fx_probe(fs, src, &sst, &meta, NULL)) < 0) {
 		goto out;
 	}
-	dret = fx_probe(fs, dst, &dst_st, &meta);
+	dret = fx_probe(fs, dst, &dst_st, &meta, NULL);
 	if (dret < 0 && dret != -ENOENT) {
 		ret = dret;
 		goto out;
@@ -1293,9 +1363,13 @@ static int do_rename(struct fx_fs *fs, fuse_ino_t oldp, const char *oldname, fus
 	} else if (remote) {
 		ret = fx_backend_rename(fs->backend, src, dst);
 	}
-	if (ret == 0 && in)
+	if (ret == 0 && in) {
 		ret = fx_itable_move(fs->inodes, in, np, newname);
-	else if (ret == 0) {
+		/* A server-side copy may carry another ETag: learn it before reading. */
+		pthread_mutex_lock(&in->lock);
+		in->etag[0] = '\0';
+		pthread_mutex_unlock(&in->lock);
+	} else if (ret == 0) {
 		struct fx_inode *victim = fx_itable_child(fs->inodes, np, newname);
 
 		if (victim) {
@@ -1454,6 +1528,7 @@ static void fx_file_reply_open(fuse_req_t req, struct fx_fs *fs, struct fx_inode
 	fx_itable_ref(fs->inodes, in);
 	f->in = in;
 	f->flags = fi->flags;
+	fx_readahead_init(&f->ra);
 	fi->fh = (uintptr_t)f;
 	if (e) {
 		fx_itable_lookup(fs->inodes, in);
@@ -1466,6 +1541,7 @@ static void fx_file_reply_open(fuse_req_t req, struct fx_fs *fs, struct fx_inode
 	if (ret < 0) { /* interrupted: no release will come for this handle */
 		fx_handle_close(fs, in);
 		fx_itable_put(fs->inodes, in);
+		fx_readahead_destroy(&f->ra);
 		free(f);
 	}
 }
@@ -1479,6 +1555,14 @@ static int do_open(struct fx_fs *fs, struct fx_inode *in, int flags)
 		return -EROFS;
 	if ((ret = fx_refresh(fs, in)) < 0)
 		return ret;
+	pthread_mutex_lock(&in->lock);
+	bool cached_read = !fx_staged(in) && in->remote && !(flags & O_TRUNC);
+	bool know_version = in->etag[0] != '\0';
+	pthread_mutex_unlock(&in->lock);
+	if (cached_read && !know_version && (ret = fx_reprobe(fs, in)) < 0)
+		return ret;
+	if (cached_read)
+		fx_cache_note_version(fs, in);
 	fx_pin(in);
 	if (writing || (flags & O_TRUNC))
 		ret = fx_stage(fs, in, !(flags & O_TRUNC));
@@ -1557,12 +1641,45 @@ static void fx_op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name
 	fx_itable_put(fs->inodes, parent);
 }
 
+/* Read through the block cache. An object replaced in the bucket while
+ * open (-ESTALE) is read again at its new version, as other S3 file systems
+ * show it; bytes of two versions never mix within one block. */
+static ssize_t do_read_cached(struct fx_fs *fs, struct fx_file *f, uint64_t off, char *buf,
+			      size_t size)
+{
+	struct fx_inode *in = f->in;
+	char key[FX_KEY_BUF], version[FX_ETAG_MAX + 64];
+	struct fx_object_ref obj = { .key = key, .version = version };
+	ssize_t n = -EIO;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		pthread_mutex_lock(&in->lock);
+		fx_version_of(in, version, sizeof(version));
+		obj.size = (uint64_t)in->st.st_size;
+		pthread_mutex_unlock(&in->lock);
+		if ((n = fx_key(fs, in, key)) < 0)
+			return n;
+		n = fx_reader_read(fs->cache->reader, &obj, off, buf, size);
+		if (n != -ESTALE)
+			break;
+		fx_info("%s changed in the bucket while open: reading its new version", key);
+		if ((n = fx_reprobe(fs, in)) < 0)
+			return n == -ENOENT ? -ESTALE : n;
+		fx_cache_note_version(fs, in);
+		n = -EIO;
+	}
+	if (n > 0)
+		fx_readahead_note(fs->cache->reader, &f->ra, &obj, off, (size_t)n);
+	return n;
+}
+
 static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
 	struct fx_fs *fs = fx_fs_of(req);
-	struct fx_inode *in = ((struct fx_file *)(uintptr_t)fi->fh)->in;
-	char key[FX_KEY_BUF], *buf = malloc(size ? size : 1);
+	struct fx_file *f = (struct fx_file *)(uintptr_t)fi->fh;
+	struct fx_inode *in = f->in;
+	char *buf = malloc(size ? size : 1);
 	ssize_t n;
 	int fd;
 
@@ -1579,9 +1696,7 @@ static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		n = n < 0 ? -errno : n;
 		close(fd);
 	} else {
-		n = fx_key(fs, in, key);
-		if (n == 0)
-			n = fx_backend_get(fs->backend, key, (uint64_t)off, buf, size);
+		n = do_read_cached(fs, f, (uint64_t)off, buf, size);
 	}
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -1655,6 +1770,7 @@ static void fx_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	(void)ino;
 	fx_handle_close(fs, f->in); /* a failed publish was reported at flush; data stays staged */
 	fx_itable_put(fs->inodes, f->in);
+	fx_readahead_destroy(&f->ra);
 	free(f);
 	fuse_reply_err(req, 0);
 }
@@ -1942,8 +2058,9 @@ static const struct fuse_lowlevel_ops fx_ops = {
 	.create = fx_op_create,
 };
 
-int fx_fs_new(struct fx_backend *b, const struct fx_fs_options *opt, const char *cache_dir,
-	      struct fx_fs **out, struct fx_diag *d)
+int fx_fs_new(struct fx_backend *b, const struct fx_fs_options *opt,
+	      const struct fx_cache_opts *copt, const char *cache_dir, struct fx_fs **out,
+	      struct fx_diag *d)
 {
 	struct fx_fs *fs = calloc(1, sizeof(*fs));
 	struct timespec now = fx_wall();
@@ -1967,6 +2084,8 @@ int fx_fs_new(struct fx_backend *b, const struct fx_fs_options *opt, const char 
 	ret = fx_staging_init(cache_dir, fs->staging_dir, sizeof(fs->staging_dir), d);
 	if (ret < 0)
 		goto fail;
+	if ((ret = fx_cache_open(b, cache_dir, copt, &fs->cache, d)) < 0)
+		goto fail;
 	/* The bucket root has no marker of its own: mount-time defaults. */
 	{
 		struct fx_inode *root = fx_itable_get(fs->inodes, FX_ROOT_INO);
@@ -1986,6 +2105,7 @@ void fx_fs_free(struct fx_fs *fs)
 {
 	if (!fs)
 		return;
+	fx_cache_close(fs->cache);
 	fx_itable_free(fs->inodes);
 	if (fs->devnull >= 0)
 		close(fs->devnull);
@@ -2075,6 +2195,9 @@ int fx_fs_run(struct fx_fs *fs, const char *fsname, const char *mountpoint, bool
 		goto out_unmount;
 	}
 	fx_info("mounted %s at %s", fsname, mountpoint);
+	if ((ret = fx_cache_start(fs->cache)) < 0)
+		fx_error("cannot start the cache's threads (%s): reads fetch one block at a time",
+			 fx_strerror(ret));
 	loop = fuse_loop_cfg_create();
 	if (!loop) {
 		ret = -ENOMEM;

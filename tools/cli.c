@@ -3,6 +3,12 @@
  *
  * Exit codes: 0 ok, 1 recoverable, 2 invalid input, >=64 system (sysexits.h),
  * chosen by fx_exit_code() from the error that stopped the command.
+ *
+ * The value of a secret mount option (secret_access_key=, session_token=) is
+ * overwritten with 'x' in argv as soon as it is copied, so `ps` and
+ * /proc/PID/cmdline of a running mount do not show it; in the moment between
+ * exec and that, they do (as with s3fs): rustfx.toml or the environment keep
+ * a secret off the command line altogether.
  */
 #define FX_LOG_MODULE "cli"
 #include "tools/cli.h"
@@ -10,6 +16,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +48,7 @@ static const struct fx_conf_key *const fx_cli_tables[] = {
 #ifdef RUSTFX_S3
 	fx_s3_conf_keys,
 #endif
+	fx_cache_conf_keys,
 	fx_fs_conf_keys,
 	NULL,
 };
@@ -168,22 +176,69 @@ fail:
 
 struct fx_mount_args {
 	bool foreground;
-	char *opts; /* all -o joined with ',' (malloc'd) */
+	char *opts; /* all -o joined with ',' (malloc'd; may hold secrets: fx_free_opts) */
 	const char *url, *mountpoint;
 };
 
-static int fx_join_opts(char **opts, const char *more)
+/* True when the -o name @name (@len bytes) is that of a secret setting. */
+static bool fx_secret_opt(const char *name, size_t len)
+{
+	for (size_t t = 0; fx_cli_tables[t]; t++)
+		for (const struct fx_conf_key *k = fx_cli_tables[t]; k->name; k++)
+			if (k->type == FX_CONF_SECRET && k->mount_opt &&
+			    strlen(k->mount_opt) == len && !strncmp(k->mount_opt, name, len))
+				return true;
+	return false;
+}
+
+/* Overwrite, in place, the values of secret options in the -o argument
+ * @arg (an argv string) with 'x'. Splits as fx_options_apply does. */
+static void fx_hide_secret_opts(char *arg)
+{
+	char *opt = arg, *p, *eq;
+
+	for (p = arg;; p++) {
+		if (*p == '\\' && (p[1] == ',' || p[1] == '\\')) {
+			p++;
+			continue;
+		}
+		if (*p != ',' && *p != '\0')
+			continue;
+		eq = memchr(opt, '=', (size_t)(p - opt));
+		if (eq && fx_secret_opt(opt, (size_t)(eq - opt)))
+			memset(eq + 1, 'x', (size_t)(p - eq - 1));
+		if (*p == '\0')
+			return;
+		opt = p + 1;
+	}
+}
+
+/* Take the -o argument @arg: append it to *@opts, then hide its secrets in argv. */
+static int fx_take_opts(char **opts, char *arg)
 {
 	size_t old = *opts ? strlen(*opts) : 0;
-	char *p = realloc(*opts, old + strlen(more) + 2);
+	char *p = malloc(old + strlen(arg) + 2);
 
 	if (!p)
 		return -ENOMEM;
-	if (old)
+	if (old) { /* a copy, not realloc: the old buffer is wiped, not left behind */
+		memcpy(p, *opts, old);
 		p[old++] = ',';
-	strcpy(p + old, more);
+		sodium_memzero(*opts, old - 1);
+		free(*opts);
+	}
+	strcpy(p + old, arg);
 	*opts = p;
+	fx_hide_secret_opts(arg);
 	return 0;
+}
+
+static void fx_free_opts(char *opts)
+{
+	if (!opts)
+		return;
+	sodium_memzero(opts, strlen(opts));
+	free(opts);
 }
 
 static int fx_check_mountpoint(const char *mp, struct fx_diag *d)
@@ -223,6 +278,7 @@ static int fx_do_mount(const struct fx_cli *cli, const struct fx_mount_args *ma)
 	struct fx_backend *backend = NULL;
 	struct fx_fs *fs = NULL;
 	struct fx_fs_options opt;
+	struct fx_cache_opts copt;
 	char mountpoint[PATH_MAX], cache_dir[PATH_MAX], base[PATH_MAX];
 	const char *logfile;
 	enum fx_log_sink sink;
@@ -230,7 +286,8 @@ static int fx_do_mount(const struct fx_cli *cli, const struct fx_mount_args *ma)
 
 	if ((ret = fx_load_config(cli, ma->opts, &cfg, &d)) < 0)
 		goto out;
-	if ((ret = fx_options_resolve(cfg, &opt, &d)) < 0)
+	if ((ret = fx_options_resolve(cfg, &opt, &d)) < 0 ||
+	    (ret = fx_cache_opts_resolve(cfg, &copt, &d)) < 0)
 		goto out;
 	if ((ret = fx_check_mountpoint(ma->mountpoint, &d)) < 0)
 		goto out;
@@ -268,7 +325,7 @@ static int fx_do_mount(const struct fx_cli *cli, const struct fx_mount_args *ma)
 			d.err = -FX_EBADURL;
 		goto out;
 	}
-	if ((ret = fx_fs_new(backend, &opt, cache_dir, &fs, &d)) < 0)
+	if ((ret = fx_fs_new(backend, &opt, &copt, cache_dir, &fs, &d)) < 0)
 		goto out;
 	ret = fx_fs_run(fs, ma->url, mountpoint, ma->foreground, &d);
 out:
@@ -297,20 +354,20 @@ static int fx_cmd_mount(const struct fx_cli *cli, int argc, char **argv)
 			ma.foreground = true;
 			break;
 		case 'o':
-			if (fx_join_opts(&ma.opts, optarg) < 0)
+			if (fx_take_opts(&ma.opts, optarg) < 0)
 				return EX_OSERR;
 			break;
 		case 'h':
 			fx_print_mount_help(stdout);
-			free(ma.opts);
+			fx_free_opts(ma.opts);
 			return 0;
 		default:
-			free(ma.opts);
+			fx_free_opts(ma.opts);
 			return fx_usage_error("see 'rustfx mount --help'", "bad option for mount%s", "");
 		}
 	}
 	if (argc - optind != 2) {
-		free(ma.opts);
+		fx_free_opts(ma.opts);
 		return fx_usage_error("usage: rustfx mount [-f] [-o OPTIONS] URL MOUNTPOINT, e.g. "
 				      "rustfx mount file:///srv/bucket /mnt/bucket",
 				      "mount needs a URL and a mount point%s", "");
@@ -318,7 +375,7 @@ static int fx_cmd_mount(const struct fx_cli *cli, int argc, char **argv)
 	ma.url = argv[optind];
 	ma.mountpoint = argv[optind + 1];
 	ret = fx_do_mount(cli, &ma);
-	free(ma.opts);
+	fx_free_opts(ma.opts);
 	return ret;
 }
 
@@ -333,10 +390,10 @@ int fx_cli_mount_helper(int argc, char **argv)
 		const char *a = argv[i];
 
 		if (strcmp(a, "-o") == 0 && i + 1 < argc) {
-			if (fx_join_opts(&ma.opts, argv[++i]) < 0)
+			if (fx_take_opts(&ma.opts, argv[++i]) < 0)
 				ret = -ENOMEM;
 		} else if (strncmp(a, "-o", 2) == 0 && a[2]) {
-			if (fx_join_opts(&ma.opts, a + 2) < 0)
+			if (fx_take_opts(&ma.opts, argv[i] + 2) < 0)
 				ret = -ENOMEM;
 		} else if (strcmp(a, "-t") == 0 && i + 1 < argc) {
 			i++; /* the type is ours by definition */
@@ -347,7 +404,7 @@ int fx_cli_mount_helper(int argc, char **argv)
 		} else if (strcmp(a, "-n") == 0 || strcmp(a, "-s") == 0) {
 			/* no mtab to skip; sloppy options are accepted anyway */
 		} else if (a[0] == '-') {
-			free(ma.opts);
+			fx_free_opts(ma.opts);
 			return fx_usage_error("usage: mount.rustfx URL MOUNTPOINT [-o OPTIONS]",
 					      "unknown option '%s'", a);
 		} else if (!ma.url) {
@@ -355,18 +412,18 @@ int fx_cli_mount_helper(int argc, char **argv)
 		} else if (!ma.mountpoint) {
 			ma.mountpoint = a;
 		} else {
-			free(ma.opts);
+			fx_free_opts(ma.opts);
 			return fx_usage_error("usage: mount.rustfx URL MOUNTPOINT [-o OPTIONS]",
 					      "unexpected argument '%s'", a);
 		}
 	}
 	if (ret == 0 && (!ma.url || !ma.mountpoint)) {
-		free(ma.opts);
+		fx_free_opts(ma.opts);
 		return fx_usage_error("usage: mount.rustfx URL MOUNTPOINT [-o OPTIONS]",
 				      "missing URL or mount point%s", "");
 	}
 	ret = ret < 0 ? EX_OSERR : fx_do_mount(&cli, &ma);
-	free(ma.opts);
+	fx_free_opts(ma.opts);
 	return ret;
 }
 

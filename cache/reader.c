@@ -1,0 +1,494 @@
+/*
+ * reader.c - cached block reads, coalesced fetches on a bounded pool,
+ * readahead, one memory budget. See reader.h.
+ *
+ * Locks: r->lock guards the queues, the in-flight table, every job's state,
+ * the memory count and the counters. Order: a readahead's lock may be held
+ * while taking r->lock, never the other way. Nothing is held across backend
+ * I/O or store I/O.
+ */
+#define FX_LOG_MODULE "cache"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/reader.h"
+#include "core/log.h"
+
+
+#define FX_INFLIGHT_BUCKETS 1024
+#define FX_READ_STACK_BLOCKS 32
+
+enum fx_job_state { FX_JOB_QUEUED, FX_JOB_RUNNING, FX_JOB_DONE };
+
+/* One block being fetched. Freed by the worker when nobody waits for it,
+ * else by the last waiter; its buffer stays charged to the budget until. */
+struct fx_job {
+	uint8_t id[FX_BLOCK_ID_LEN];
+	char *key, *version;
+	uint64_t off;
+	uint32_t len;
+	enum fx_fetch_prio prio;
+	enum fx_job_state state;
+	ssize_t result; /* bytes fetched or -errno, once DONE */
+	uint8_t *data;
+	unsigned waiters;
+	bool charged;
+	struct fx_job *prev, *next; /* queue of its priority */
+	struct fx_job *hnext;       /* in-flight table */
+};
+
+struct fx_reader {
+	struct fx_backend *backend;
+	struct fx_store *store;
+	const char *url;
+	uint32_t block_size;
+	uint64_t memory_limit, readahead_max;
+
+	pthread_mutex_t lock;
+	pthread_cond_t work; /* a job was queued, memory freed, or stopping */
+	pthread_cond_t done; /* a job finished */
+	struct fx_job *head[FX_FETCH_NPRIO], *tail[FX_FETCH_NPRIO];
+	uint64_t queued_bytes[FX_FETCH_NPRIO];
+	struct fx_job *inflight[FX_INFLIGHT_BUCKETS];
+	uint64_t memory_used;
+	struct fx_reader_stats st;
+	bool stopping;
+	unsigned nworkers, want_workers;
+	pthread_t *workers;
+};
+
+/* ------------------------------------------------------------ bookkeeping */
+
+static size_t fx_slot(const uint8_t *id)
+{
+	uint64_t h;
+
+	memcpy(&h, id, sizeof(h));
+	return (size_t)(h % FX_INFLIGHT_BUCKETS);
+}
+
+static struct fx_job *fx_inflight_find(struct fx_reader *r, const uint8_t *id)
+{
+	struct fx_job *j = r->inflight[fx_slot(id)];
+
+	while (j && memcmp(j->id, id, FX_BLOCK_ID_LEN))
+		j = j->hnext;
+	return j;
+}
+
+static void fx_inflight_del(struct fx_reader *r, struct fx_job *j)
+{
+	struct fx_job **pp = &r->inflight[fx_slot(j->id)];
+
+	while (*pp && *pp != j)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = j->hnext;
+}
+
+static void fx_queue_push(struct fx_reader *r, struct fx_job *j)
+{
+	j->next = NULL;
+	j->prev = r->tail[j->prio];
+	if (j->prev)
+		j->prev->next = j;
+	else
+		r->head[j->prio] = j;
+	r->tail[j->prio] = j;
+	r->queued_bytes[j->prio] += j->len;
+}
+
+static void fx_queue_unlink(struct fx_reader *r, struct fx_job *j)
+{
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		r->head[j->prio] = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	else
+		r->tail[j->prio] = j->prev;
+	j->prev = j->next = NULL;
+	r->queued_bytes[j->prio] -= j->len;
+}
+
+static void fx_job_free(struct fx_reader *r, struct fx_job *j)
+{
+	if (j->charged) {
+		r->memory_used -= j->len;
+		pthread_cond_broadcast(&r->work);
+	}
+	free(j->data);
+	free(j->key);
+	free(j->version);
+	free(j);
+}
+
+/* Bytes of block @index of @obj. */
+static uint32_t fx_block_len(const struct fx_reader *r, const struct fx_object_ref *obj,
+			     uint64_t index)
+{
+	uint64_t start = index * r->block_size;
+
+	if (start >= obj->size)
+		return 0;
+	return obj->size - start < r->block_size ? (uint32_t)(obj->size - start) : r->block_size;
+}
+
+/* A job for block @index of @obj at @prio, or the one already in flight
+ * (raised to @prio if queued lower). r->lock held. NULL on ENOMEM. */
+static struct fx_job *fx_job_get(struct fx_reader *r, const struct fx_object_ref *obj,
+				 uint64_t index, const uint8_t *id, enum fx_fetch_prio prio)
+{
+	struct fx_job *j = fx_inflight_find(r, id);
+
+	if (j) {
+		if (j->state == FX_JOB_QUEUED && prio < j->prio) {
+			fx_queue_unlink(r, j);
+			j->prio = prio;
+			fx_queue_push(r, j);
+		}
+		r->st.coalesced++;
+		return j;
+	}
+	if (!(j = calloc(1, sizeof(*j))))
+		return NULL;
+	j->key = strdup(obj->key);
+	j->version = strdup(obj->version);
+	if (!j->key || !j->version) {
+		fx_job_free(r, j);
+		return NULL;
+	}
+	memcpy(j->id, id, FX_BLOCK_ID_LEN);
+	j->off = index * r->block_size;
+	j->len = fx_block_len(r, obj, index);
+	j->prio = prio;
+	j->hnext = r->inflight[fx_slot(id)];
+	r->inflight[fx_slot(id)] = j;
+	fx_queue_push(r, j);
+	pthread_cond_signal(&r->work);
+	return j;
+}
+
+/* ------------------------------------------------------------ workers */
+
+/* The next job a worker may start, charged to the budget (r->lock held).
+ * Demand reads may use all of it (and always run when nothing else holds
+ * memory); prefetch leaves a quarter for them. */
+static struct fx_job *fx_next_job(struct fx_reader *r)
+{
+	for (int p = 0; p < FX_FETCH_NPRIO; p++) {
+		struct fx_job *j = r->head[p];
+		uint64_t limit = p == FX_FETCH_DEMAND ? r->memory_limit : r->memory_limit / 4 * 3;
+
+		if (!j)
+			continue;
+		if (r->memory_used + j->len > limit && !(p == FX_FETCH_DEMAND && r->memory_used == 0))
+			return NULL; /* higher priorities first, even when waiting */
+		fx_queue_unlink(r, j);
+		j->state = FX_JOB_RUNNING;
+		j->charged = true;
+		r->memory_used += j->len;
+		if (r->memory_used > r->st.memory_peak)
+			r->st.memory_peak = r->memory_used;
+		return j;
+	}
+	return NULL;
+}
+
+static void fx_fetch(struct fx_reader *r, struct fx_job *j)
+{
+	ssize_t n = -ENOMEM;
+
+	j->data = malloc(j->len ? j->len : 1);
+	if (j->data)
+		n = fx_backend_get_version(r->backend, j->key, j->version, j->off, j->data, j->len);
+	if (n >= 0 && (size_t)n < j->len)
+		n = -ESTALE; /* shorter than the version we were told of: it changed */
+	if (n == (ssize_t)j->len && j->len) {
+		int err = fx_store_insert(r->store, j->id, j->data, j->len,
+					  j->prio == FX_FETCH_DEMAND ? 0 : FX_CB_PREFETCHED);
+
+		if (err < 0 && err != -ENOSPC && fx_log_first_time("cache-insert"))
+			fx_warn("cannot store blocks in the cache (%s); reading uncached",
+				fx_strerror(err));
+	}
+	if (n < 0 && n != -ESTALE && j->prio == FX_FETCH_DEMAND)
+		fx_debug("fetching %s at %llu failed: %s", j->key, (unsigned long long)j->off,
+			 fx_strerror((int)n));
+	j->result = n;
+}
+
+/* Fetch the running @j and publish its result (r->lock held; dropped
+ * during the fetch). */
+static void fx_run(struct fx_reader *r, struct fx_job *j)
+{
+	pthread_mutex_unlock(&r->lock);
+	fx_fetch(r, j);
+	pthread_mutex_lock(&r->lock);
+	r->st.fetches++;
+		if (j->result > 0)
+			r->st.fetched_bytes += (uint64_t)j->result;
+		else if (j->result == -ESTALE)
+			r->st.stale++;
+		else if (j->result < 0)
+			r->st.fetch_errors++;
+	j->state = FX_JOB_DONE;
+	fx_inflight_del(r, j);
+	if (j->waiters == 0)
+		fx_job_free(r, j);
+	else
+		pthread_cond_broadcast(&r->done);
+}
+
+/* A reader runs its own queued @j (r->lock held): no worker is started. */
+static void fx_run_inline(struct fx_reader *r, struct fx_job *j)
+{
+	fx_queue_unlink(r, j);
+	j->state = FX_JOB_RUNNING;
+	fx_run(r, j);
+}
+
+static void *fx_worker(void *arg)
+{
+	struct fx_reader *r = arg;
+	struct fx_job *j;
+
+	fx_log_set_request(0);
+	pthread_mutex_lock(&r->lock);
+	for (;;) {
+		while (!r->stopping && !(j = fx_next_job(r)))
+			pthread_cond_wait(&r->work, &r->lock);
+		if (r->stopping)
+			break;
+		fx_run(r, j);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+int fx_reader_new(const struct fx_reader_opts *o, struct fx_reader **out)
+{
+	struct fx_reader *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	r->backend = o->backend;
+	r->store = o->store;
+	r->url = fx_backend_url(o->backend);
+	r->block_size = fx_store_block_size(o->store);
+	r->memory_limit = o->memory_limit < r->block_size ? r->block_size : o->memory_limit;
+	r->readahead_max = o->readahead_max;
+	r->st.memory_limit = r->memory_limit;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->work, NULL);
+	pthread_cond_init(&r->done, NULL);
+	r->want_workers = o->workers ? o->workers : 1;
+	r->workers = calloc(r->want_workers, sizeof(*r->workers));
+	if (!r->workers) {
+		fx_reader_free(r);
+		return -ENOMEM;
+	}
+	*out = r;
+	return 0;
+}
+
+int fx_reader_start(struct fx_reader *r)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&r->lock);
+	while (r->nworkers < r->want_workers) {
+		if ((err = pthread_create(&r->workers[r->nworkers], NULL, fx_worker, r)))
+			break;
+		r->nworkers++;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return -err;
+}
+
+void fx_reader_free(struct fx_reader *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stopping = true;
+	pthread_cond_broadcast(&r->work);
+	pthread_mutex_unlock(&r->lock);
+	for (unsigned i = 0; i < r->nworkers; i++)
+		pthread_join(r->workers[i], NULL);
+	/* Only queued prefetches are left: readers are gone. */
+	for (int p = 0; p < FX_FETCH_NPRIO; p++) {
+		while (r->head[p]) {
+			struct fx_job *j = r->head[p];
+
+			fx_queue_unlink(r, j);
+			fx_job_free(r, j);
+		}
+	}
+	free(r->workers);
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->work);
+	pthread_cond_destroy(&r->done);
+	free(r);
+}
+
+/* -------------------------------------------------------------- reading */
+
+ssize_t fx_reader_read(struct fx_reader *r, const struct fx_object_ref *obj, uint64_t off,
+		       void *buf, size_t len)
+{
+	struct fx_job *stack[FX_READ_STACK_BLOCKS], **jobs = stack;
+	uint64_t first, last, nblocks;
+	uint8_t id[FX_BLOCK_ID_LEN];
+	ssize_t ret = 0;
+
+	if (off >= obj->size || !len)
+		return 0;
+	if (len > obj->size - off)
+		len = obj->size - off;
+	first = off / r->block_size;
+	last = (off + len - 1) / r->block_size;
+	nblocks = last - first + 1;
+	if (nblocks > FX_READ_STACK_BLOCKS && !(jobs = calloc(nblocks, sizeof(*jobs))))
+		return -ENOMEM;
+
+	/* Cached blocks are copied now; fetches start for the others. */
+	for (uint64_t i = first; i <= last; i++) {
+		uint64_t bstart = i * r->block_size;
+		uint64_t from = off > bstart ? off - bstart : 0;
+		uint64_t to = off + len - bstart < r->block_size ? off + len - bstart : r->block_size;
+		ssize_t n;
+
+		jobs[i - first] = NULL;
+		fx_store_block_id(r->store, r->url, obj->key, obj->version, i, id);
+		n = fx_store_read(r->store, id, (uint32_t)from, (char *)buf + (bstart + from - off),
+				  to - from);
+		if (n == (ssize_t)(to - from))
+			continue;
+		if (n >= 0) /* shorter than the version's size says: not to be trusted */
+			fx_store_drop(r->store, id);
+		pthread_mutex_lock(&r->lock);
+		jobs[i - first] = fx_job_get(r, obj, i, id, FX_FETCH_DEMAND);
+		if (jobs[i - first])
+			jobs[i - first]->waiters++;
+		else
+			ret = -ENOMEM;
+		pthread_mutex_unlock(&r->lock);
+	}
+
+	/* Wait for the fetches, in order, copying each block's part. */
+	pthread_mutex_lock(&r->lock);
+	for (uint64_t i = first; i <= last; i++) {
+		struct fx_job *j = jobs[i - first];
+		uint64_t bstart = i * r->block_size;
+		uint64_t from = off > bstart ? off - bstart : 0;
+		uint64_t to = off + len - bstart < r->block_size ? off + len - bstart : r->block_size;
+
+		if (!j)
+			continue;
+		while (j->state != FX_JOB_DONE) {
+			if (r->nworkers == 0 && j->state == FX_JOB_QUEUED) {
+				fx_run_inline(r, j); /* not started (yet): fetch it here */
+				continue;
+			}
+			pthread_cond_wait(&r->done, &r->lock);
+		}
+		if (j->result < 0 && ret == 0)
+			ret = j->result;
+		else if (j->result >= 0 && ret == 0)
+			memcpy((char *)buf + (bstart + from - off), j->data + from, to - from);
+		if (--j->waiters == 0)
+			fx_job_free(r, j);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (jobs != stack)
+		free(jobs);
+	return ret < 0 ? ret : (ssize_t)len;
+}
+
+unsigned fx_reader_prefetch(struct fx_reader *r, const struct fx_object_ref *obj, uint64_t first,
+			    uint64_t n, enum fx_fetch_prio prio)
+{
+	uint8_t id[FX_BLOCK_ID_LEN];
+	unsigned queued = 0;
+
+	for (uint64_t i = first; i < first + n && fx_block_len(r, obj, i); i++) {
+		fx_store_block_id(r->store, r->url, obj->key, obj->version, i, id);
+		if (fx_store_has(r->store, id))
+			continue;
+		pthread_mutex_lock(&r->lock);
+		if (fx_inflight_find(r, id)) {
+			pthread_mutex_unlock(&r->lock);
+			continue;
+		}
+		/* Queued prefetch is bounded too: skipped, not piled up. */
+		if (r->queued_bytes[prio] + r->block_size > r->memory_limit / 4 * 3) {
+			r->st.prefetch_skipped++;
+			pthread_mutex_unlock(&r->lock);
+			break;
+		}
+		if (fx_job_get(r, obj, i, id, prio)) {
+			queued++;
+			if (prio == FX_FETCH_READAHEAD)
+				r->st.readahead_blocks++;
+			else
+				r->st.predicted_blocks++;
+		}
+		pthread_mutex_unlock(&r->lock);
+	}
+	return queued;
+}
+
+void fx_readahead_init(struct fx_readahead *ra)
+{
+	memset(ra, 0, sizeof(*ra));
+	pthread_mutex_init(&ra->lock, NULL);
+}
+
+void fx_readahead_destroy(struct fx_readahead *ra)
+{
+	pthread_mutex_destroy(&ra->lock);
+}
+
+void fx_readahead_note(struct fx_reader *r, struct fx_readahead *ra, const struct fx_object_ref *obj,
+		       uint64_t off, size_t len)
+{
+	uint64_t bs = r->block_size, from = 0, to = 0, slack;
+
+	if (!r->readahead_max || !len)
+		return;
+	pthread_mutex_lock(&ra->lock);
+	/* The kernel issues a sequential reader's requests from several threads
+	 * at once, a little out of order: near the frontier counts as in order. */
+	slack = ra->window > 2 * bs ? ra->window : 2 * bs;
+	if (off + slack >= ra->next_off && off <= ra->next_off + slack) {
+		uint64_t w = ra->window ? ra->window * 2 : 2 * bs;
+
+		ra->window = w < r->readahead_max ? w : r->readahead_max;
+	} else {
+		ra->window = 0;
+		ra->ra_end = 0;
+	}
+	if (off + len > ra->next_off || !ra->window)
+		ra->next_off = off + len;
+	if (ra->window) {
+		from = ra->next_off > ra->ra_end ? ra->next_off : ra->ra_end;
+		to = ra->next_off + ra->window < obj->size ? ra->next_off + ra->window : obj->size;
+		if (to > from)
+			ra->ra_end = (to + bs - 1) / bs * bs;
+	}
+	pthread_mutex_unlock(&ra->lock);
+	if (to > from)
+		fx_reader_prefetch(r, obj, from / bs, (to - 1) / bs - from / bs + 1, FX_FETCH_READAHEAD);
+}
+
+void fx_reader_stats(struct fx_reader *r, struct fx_reader_stats *out)
+{
+	pthread_mutex_lock(&r->lock);
+	*out = r->st;
+	out->memory_used = r->memory_used;
+	pthread_mutex_unlock(&r->lock);
+}

@@ -1,0 +1,163 @@
+/*
+ * store.h - the persistent block store: block files plus an LMDB index.
+ *
+ * Owns: one cache directory per backend URL holding fixed-size blocks of
+ * object versions, each in its own file, and an LMDB index of them (size,
+ * checksum, access time and count, flags); verifying every read, sealing
+ * blocks when a key is given, the hard size cap and free-space floor on the
+ * insert path, the object -> version records that drop stale blocks, and
+ * repairing the directory at open (orphans adopted or removed, entries
+ * without files dropped, a broken index rebuilt).
+ * Does not own: fetching (cache/reader.c), which block goes when space is
+ * needed (cache/policy.c), or staged writes (cache/staging.c; never evicted
+ * because they are not blocks).
+ *
+ * Formats (all little-endian; each begins with a magic, a version and the
+ * cache's hash seed):
+ *   <dir>/index.mdb   LMDB; "meta" holds the format record, "blocks" maps a
+ *                     16-byte block id to struct fx_store_rec, "objects" maps
+ *                     an object key to the version its blocks belong to.
+ *   <dir>/blocks/XX/<id hex>  a block file: an 80-byte header, a table of
+ *                     XXH3-64 checksums, one per chunk of the stored bytes
+ *                     (cipher text when sealed, so the table leaks nothing),
+ *                     then the chunks; sealed chunks are XChaCha20-Poly1305
+ *                     with the header and chunk number as associated data.
+ *   <dir>/lock        flock'd while a daemon or `rustfx cache` uses the store.
+ * Files are written to <dir>/tmp and renamed into place, so a killed writer
+ * never leaves a partial block under a block's name.
+ *
+ * Threading: every function is thread-safe. One mutex guards the in-memory
+ * table, the policy and the counters; file I/O happens outside it. Index
+ * writes are batched and committed by a flusher thread about once a second
+ * and at close: after a crash the index may miss recent blocks (adopted at
+ * the next open) or name evicted ones (dropped at the next open).
+ */
+#ifndef FX_CACHE_STORE_H
+#define FX_CACHE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cache/policy.h"
+#include "core/error.h"
+
+#define FX_STORE_KEY_LEN 32             /* cache_key_file: 32 random bytes */
+#define FX_STORE_CHUNK (64u * 1024)     /* bytes per checksummed chunk */
+#define FX_STORE_BLOCK_MIN FX_STORE_CHUNK
+#define FX_STORE_BLOCK_MAX (64u * 1024 * 1024)
+
+struct fx_store_opts {
+	const char *dir;       /* the backend's cache directory; created if absent */
+	uint64_t capacity;     /* bytes of block files at most (cache_size) */
+	uint64_t min_free;     /* bytes to leave free on the cache filesystem */
+	/* 0: tool mode (`rustfx cache`): take the existing store's block size
+	 * and sealing as they are instead of rebuilding on a mismatch. */
+	uint32_t block_size;
+	const struct fx_policy_ops *policy; /* NULL: "lru" */
+	const unsigned char *key; /* FX_STORE_KEY_LEN bytes, copied; NULL: not sealed */
+};
+
+struct fx_store_stats {
+	uint64_t blocks, bytes, capacity, min_free;
+	uint64_t hits, misses, inserts, evictions, corrupt;
+	uint64_t skipped;  /* inserts refused: no room even after evicting */
+	uint64_t adopted;  /* orphan block files taken back at open */
+	uint64_t dropped;  /* index entries or files removed at open */
+	uint64_t stale;    /* blocks dropped because their object changed */
+	uint64_t prefetch_used;   /* prefetched blocks later read */
+	uint64_t prefetch_wasted; /* prefetched blocks evicted unread */
+};
+
+struct fx_store;
+
+/**
+ * Open (creating or repairing) the store in @o->dir. A store whose format,
+ * block size or key differs from @o, or whose index cannot be opened, is
+ * emptied and rebuilt with a warning; blocks are only a cache.
+ * @return 0 and *@out, -EBUSY if another process holds the store, or
+ *         -errno, with @d filled (what and hint).
+ */
+int fx_store_open(const struct fx_store_opts *o, struct fx_store **out, struct fx_diag *d);
+
+/**
+ * Start the thread that commits index updates about once a second. Without
+ * it they are committed at close. Call after fork(2) (daemonizing): threads
+ * do not survive it. @return 0 or -errno.
+ */
+int fx_store_start(struct fx_store *s);
+
+/** Commit pending index updates and close. NULL is a no-op. */
+void fx_store_close(struct fx_store *s);
+
+uint32_t fx_store_block_size(const struct fx_store *s);
+
+/**
+ * The id of block @index of @key at @version (an ETag, or any string that
+ * changes whenever the object's bytes do) in backend @url: XXH3-128 with the
+ * store's seed.
+ */
+void fx_store_block_id(const struct fx_store *s, const char *url, const char *key,
+		       const char *version, uint64_t index, uint8_t id[FX_BLOCK_ID_LEN]);
+
+/** True if block @id is cached (no I/O; for skipping prefetches). */
+bool fx_store_has(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN]);
+
+/**
+ * Copy up to @len bytes from offset @off of block @id into @buf, verifying
+ * every chunk read. A block that fails its checksum or authentication is
+ * counted, logged and dropped, and -EBADMSG returned: the caller fetches it
+ * again. @return bytes copied, -ENOENT on a miss, -EBADMSG, or -errno.
+ */
+ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uint32_t off, void *buf,
+		      size_t len);
+
+/**
+ * Insert block @id holding @len bytes (at most the block size) with flags
+ * FX_CB_*. Space is made first (evicting per the policy) so that the cap
+ * and free-space floor hold; when no room can be made the block is not
+ * stored. @return 0 (also when already present), -ENOSPC, or -errno.
+ */
+int fx_store_insert(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], const void *data, size_t len,
+		    uint32_t flags);
+
+/** Drop block @id if present. */
+void fx_store_drop(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN]);
+
+/**
+ * Record that @key of backend @url is at @version with @size bytes. If the
+ * store held blocks of another version of @key, they are dropped (the
+ * object changed in the bucket). @return 0 or -errno.
+ */
+int fx_store_object_version(struct fx_store *s, const char *url, const char *key,
+			    const char *version, uint64_t size);
+
+void fx_store_stats(struct fx_store *s, struct fx_store_stats *out);
+
+/** Result of fx_store_verify(). */
+struct fx_store_report {
+	uint64_t blocks, bytes; /* in the store after verifying */
+	uint64_t corrupt;       /* blocks that failed their checksums: dropped */
+	uint64_t adopted;       /* block files the index did not know: taken back */
+	uint64_t dropped;       /* index entries without files, bad files: removed */
+};
+
+/**
+ * Open the store in @dir (repairing it as fx_store_open does; the counts go
+ * to @r), read every block in full and check it against its checksums and
+ * the index, dropping bad blocks: the store is a cache, so verifying it
+ * repairs it. Works without the key of a sealed store (checksums cover the
+ * stored bytes). Takes the store's lock, so a mounted store is -EBUSY.
+ * @return 0 (see @r for findings) or -errno with @d.
+ */
+int fx_store_verify(const char *dir, struct fx_store_report *r, struct fx_diag *d);
+
+/**
+ * Remove every block and the index of the store in @dir (staged writes
+ * under <dir>/staging are left alone). @return 0, -EBUSY while mounted, or
+ * -errno with @d.
+ */
+int fx_store_clear(const char *dir, struct fx_diag *d);
+
+#endif
