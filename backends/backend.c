@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -46,6 +47,9 @@ struct fx_backend {
 	char *url;
 	uint32_t caps;
 	uint64_t calls[FX_OP_COUNT]; /* atomic */
+	uint64_t errors[FX_OP_COUNT]; /* atomic */
+	uint64_t bytes[FX_OP_COUNT];  /* atomic: GET bytes read, PUT bytes stored */
+	uint64_t hist[FX_OP_COUNT][FX_LATENCY_BUCKETS]; /* atomic */
 	pthread_mutex_t fault_lock;  /* protects faults[] */
 	struct fx_fault faults[FX_OP_COUNT];
 };
@@ -207,6 +211,51 @@ static void fx_count(struct fx_backend *b, enum fx_backend_op op)
 	__atomic_fetch_add(&b->calls[op], 1, __ATOMIC_RELAXED);
 }
 
+static uint64_t fx_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Record one finished call of @op begun at @t0 (fx_mono_us). @return @ret. */
+static ssize_t fx_timed(struct fx_backend *b, enum fx_backend_op op, uint64_t t0, ssize_t ret)
+{
+	uint64_t us = fx_mono_us() - t0;
+	unsigned bucket = 0;
+
+	while (bucket < FX_LATENCY_BUCKETS - 1 && us >= (2ull << bucket))
+		bucket++;
+	__atomic_fetch_add(&b->hist[op][bucket], 1, __ATOMIC_RELAXED);
+	if (ret < 0)
+		__atomic_fetch_add(&b->errors[op], 1, __ATOMIC_RELAXED);
+	else if (op == FX_OP_GET)
+		__atomic_fetch_add(&b->bytes[op], (uint64_t)ret, __ATOMIC_RELAXED);
+	return ret;
+}
+
+void fx_backend_op_stats(const struct fx_backend *b, enum fx_backend_op op,
+			 struct fx_backend_op_stats *out)
+{
+	out->calls = __atomic_load_n(&b->calls[op], __ATOMIC_RELAXED);
+	out->errors = __atomic_load_n(&b->errors[op], __ATOMIC_RELAXED);
+	out->bytes = __atomic_load_n(&b->bytes[op], __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < FX_LATENCY_BUCKETS; i++)
+		out->hist[i] = __atomic_load_n(&b->hist[op][i], __ATOMIC_RELAXED);
+}
+
+const char *fx_backend_op_name(enum fx_backend_op op)
+{
+	static const char *const names[FX_OP_COUNT] = {
+		[FX_OP_HEAD] = "head",     [FX_OP_LIST] = "list",     [FX_OP_GET] = "get",
+		[FX_OP_PUT] = "put",       [FX_OP_DELETE] = "delete", [FX_OP_COPY] = "copy",
+		[FX_OP_RENAME] = "rename", [FX_OP_MULTIPART] = "multipart",
+	};
+
+	return op < FX_OP_COUNT ? names[op] : "?";
+}
+
 /* @return the injected error for this call of @op, or 0. */
 static int fx_fault(struct fx_backend *b, enum fx_backend_op op)
 {
@@ -297,7 +346,7 @@ int fx_backend_head(struct fx_backend *b, const char *key, struct fx_object_info
 		err = -EINVAL;
 	if (!err)
 		err = fx_fault(b, FX_OP_HEAD);
-	return err ? err : b->ops->head(b->state, key, out);
+	return err ? err : (int)fx_timed(b, FX_OP_HEAD, fx_mono_us(), b->ops->head(b->state, key, out));
 }
 
 int fx_backend_list(struct fx_backend *b, const char *prefix, const char *delimiter,
@@ -317,9 +366,12 @@ int fx_backend_list(struct fx_backend *b, const char *prefix, const char *delimi
 		err = fx_fault(b, FX_OP_LIST);
 	if (err)
 		return err;
+	uint64_t t0 = fx_mono_us();
+
 	err = b->ops->list(b->state, prefix ? prefix : "", delimiter && *delimiter ? "/" : NULL,
 			   token && *token ? token : NULL,
 			   max_keys ? max_keys : FX_LIST_DEFAULT_KEYS, fn, arg, &next);
+	fx_timed(b, FX_OP_LIST, t0, err);
 	if (err || !next_token) {
 		free(next);
 		return err;
@@ -369,9 +421,11 @@ ssize_t fx_backend_get_version(struct fx_backend *b, const char *key, const char
 		return err;
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
+	uint64_t t0 = fx_mono_us();
+
 	if (etag && *etag && FX_HAS(b->ops, get_if))
-		return b->ops->get_if(b->state, key, etag, offset, buf, len);
-	return b->ops->get(b->state, key, offset, buf, len);
+		return fx_timed(b, FX_OP_GET, t0, b->ops->get_if(b->state, key, etag, offset, buf, len));
+	return fx_timed(b, FX_OP_GET, t0, b->ops->get(b->state, key, offset, buf, len));
 }
 
 int fx_backend_put(struct fx_backend *b, const char *key, int fd, uint64_t size,
@@ -386,7 +440,9 @@ int fx_backend_put(struct fx_backend *b, const char *key, int fd, uint64_t size,
 		err = -EINVAL;
 	if (!err)
 		err = fx_fault(b, FX_OP_PUT);
-	return err ? err : b->ops->put(b->state, key, fd, size, meta, out);
+	return err ? err
+		   : (int)fx_timed(b, FX_OP_PUT, fx_mono_us(),
+				   b->ops->put(b->state, key, fd, size, meta, out));
 }
 
 int fx_backend_delete(struct fx_backend *b, const char *key)
@@ -397,7 +453,7 @@ int fx_backend_delete(struct fx_backend *b, const char *key)
 	err = fx_key_check(key);
 	if (!err)
 		err = fx_fault(b, FX_OP_DELETE);
-	return err ? err : b->ops->del(b->state, key);
+	return err ? err : (int)fx_timed(b, FX_OP_DELETE, fx_mono_us(), b->ops->del(b->state, key));
 }
 
 /*

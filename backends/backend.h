@@ -260,6 +260,22 @@ enum fx_backend_op {
 /** Make the next @count calls of @op fail with @err (negative errno). */
 void fx_backend_inject_fault(struct fx_backend *b, enum fx_backend_op op, int err,
 			     unsigned count);
+#define FX_LATENCY_BUCKETS 24 /* bucket i: under 2^(i+1) microseconds; the last: longer */
+
+struct fx_backend_op_stats {
+	uint64_t calls;  /* including failed and injected ones */
+	uint64_t errors; /* calls that reached the backend and failed */
+	uint64_t bytes;  /* GET: bytes read */
+	uint64_t hist[FX_LATENCY_BUCKETS]; /* latency of calls that reached the backend */
+};
+
+/** Counters and latency histogram of @op since open (head, list pages, get,
+ *  put, delete; other ops count calls only). */
+void fx_backend_op_stats(const struct fx_backend *b, enum fx_backend_op op,
+			 struct fx_backend_op_stats *out);
+/** "head", "get", ... */
+const char *fx_backend_op_name(enum fx_backend_op op);
+
 /** Calls made of @op since open (including failed and injected ones). */
 uint64_t fx_backend_calls(const struct fx_backend *b, enum fx_backend_op op);
 

@@ -1216,6 +1216,7 @@ ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uin
 		}
 	}
 	s->st.hits++;
+	s->st.hit_bytes += len;
 	pthread_mutex_unlock(&s->lock);
 	return (ssize_t)len;
 }

@@ -30,6 +30,7 @@
 
 #include "cache/cache.h"
 #include "cache/staging.h"
+#include "fs/control.h"
 #include "core/log.h"
 #include "fs/inode.h"
 #include "fs/namespace.h"
@@ -44,6 +45,7 @@
 struct fx_fs {
 	struct fx_backend *backend;
 	struct fx_cache *cache;
+	struct fx_ctl ctl; /* the virtual control directory */
 	struct fx_itable *inodes;
 	struct fx_fs_options opt;
 	struct fx_ns_defaults defaults;
@@ -600,7 +602,11 @@ static void fx_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fx_fs *fs = fx_fs_of(req);
 	struct fuse_entry_param e;
-	int ret = do_lookup(fs, parent, name, &e);
+	int ret;
+
+	if (fx_ctl_lookup(&fs->ctl, req, parent, name))
+		return;
+	ret = do_lookup(fs, parent, name, &e);
 
 	if (ret == -ENOENT && fs->opt.negative_timeout > 0) {
 		memset(&e, 0, sizeof(e));
@@ -617,7 +623,8 @@ static void fx_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	struct fx_fs *fs = fuse_req_userdata(req);
 
-	fx_itable_forget(fs->inodes, ino, nlookup);
+	if (!fx_ctl_ino(ino))
+		fx_itable_forget(fs->inodes, ino, nlookup);
 	fuse_reply_none(req);
 }
 
@@ -633,11 +640,16 @@ static void fx_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_
 static void fx_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fx_fs *fs = fx_fs_of(req);
-	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
+	struct fx_inode *in;
 	struct stat st;
 	int ret;
 
 	(void)fi;
+	if (fx_ctl_ino(ino)) {
+		fx_ctl_getattr(&fs->ctl, req, ino);
+		return;
+	}
+	in = fx_itable_get(fs->inodes, ino);
 	if (!in) {
 		fuse_reply_err(req, ESTALE);
 		return;
@@ -728,6 +740,10 @@ static int do_setattr(struct fx_fs *fs, struct fx_inode *in, const struct stat *
 static void fx_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			  struct fuse_file_info *fi)
 {
+	if (fx_ctl_ino(ino)) {
+		fuse_reply_err(req, EPERM); /* the control files are read-only */
+		return;
+	}
 	struct fx_fs *fs = fx_fs_of(req);
 	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
 	struct stat st;
@@ -948,7 +964,13 @@ static void fx_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 {
 	struct fx_fs *fs = fx_fs_of(req);
 	struct fx_dir *d = NULL;
-	int ret = do_opendir(fs, ino, &d);
+	int ret;
+
+	if (fx_ctl_ino(ino)) {
+		fx_ctl_opendir(req, ino, fi);
+		return;
+	}
+	ret = do_opendir(fs, ino, &d);
 
 	if (ret < 0) {
 		fuse_reply_err(req, -ret);
@@ -966,10 +988,14 @@ static void fx_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 	struct fx_fs *fs = fx_fs_of(req);
 	struct fx_dir *d = (struct fx_dir *)(uintptr_t)fi->fh;
 	struct fx_inode *dir = NULL;
-	char *buf = malloc(size);
+	char *buf;
 	size_t used = 0;
 
-	if (!buf) {
+	if (fx_ctl_ino(ino)) {
+		fx_ctl_readdir(&fs->ctl, req, size, off, plus);
+		return;
+	}
+	if (!(buf = malloc(size ? size : 1))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -1056,8 +1082,8 @@ static void fx_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 
 static void fx_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	fx_dir_free((struct fx_dir *)(uintptr_t)fi->fh);
+	if (!fx_ctl_ino(ino))
+		fx_dir_free((struct fx_dir *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -1586,9 +1612,15 @@ static int do_open(struct fx_fs *fs, struct fx_inode *in, int flags)
 static void fx_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fx_fs *fs = fx_fs_of(req);
-	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
-	int ret = in ? do_open(fs, in, fi->flags) : -ESTALE;
+	struct fx_inode *in;
+	int ret;
 
+	if (fx_ctl_ino(ino)) {
+		fx_ctl_open(&fs->ctl, req, ino, fi);
+		return;
+	}
+	in = fx_itable_get(fs->inodes, ino);
+	ret = in ? do_open(fs, in, fi->flags) : -ESTALE;
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -1678,13 +1710,17 @@ static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fx_fs *fs = fx_fs_of(req);
 	struct fx_file *f = (struct fx_file *)(uintptr_t)fi->fh;
-	struct fx_inode *in = f->in;
-	char *buf = malloc(size ? size : 1);
+	struct fx_inode *in;
+	char *buf;
 	ssize_t n;
 	int fd;
 
-	(void)ino;
-	if (!buf) {
+	if (fx_ctl_ino(ino)) {
+		fx_ctl_read(req, size, off, fi);
+		return;
+	}
+	in = f->in;
+	if (!(buf = malloc(size ? size : 1))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -1744,19 +1780,26 @@ static void fx_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 {
 	struct fx_fs *fs = fx_fs_of(req);
 
-	(void)ino;
-	fuse_reply_err(req, -fx_publish(fs, ((struct fx_file *)(uintptr_t)fi->fh)->in));
+	if (fx_ctl_ino(ino))
+		fuse_reply_err(req, 0);
+	else
+		fuse_reply_err(req, -fx_publish(fs, ((struct fx_file *)(uintptr_t)fi->fh)->in));
 }
 
 static void fx_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct fx_fs *fs = fx_fs_of(req);
-	struct fx_inode *in = ((struct fx_file *)(uintptr_t)fi->fh)->in;
+	struct fx_inode *in;
 	char key[FX_KEY_BUF];
-	int ret = fx_publish(fs, in);
+	int ret;
 
-	(void)ino;
 	(void)datasync;
+	if (fx_ctl_ino(ino)) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	in = ((struct fx_file *)(uintptr_t)fi->fh)->in;
+	ret = fx_publish(fs, in);
 	if (ret == 0 && fx_key(fs, in, key) == 0)
 		ret = fx_backend_sync(fs->backend, key);
 	fuse_reply_err(req, -ret);
@@ -1767,7 +1810,10 @@ static void fx_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct fx_fs *fs = fx_fs_of(req);
 	struct fx_file *f = (struct fx_file *)(uintptr_t)fi->fh;
 
-	(void)ino;
+	if (fx_ctl_ino(ino)) {
+		fx_ctl_release(req, fi);
+		return;
+	}
 	fx_handle_close(fs, f->in); /* a failed publish was reported at flush; data stays staged */
 	fx_itable_put(fs->inodes, f->in);
 	fx_readahead_destroy(&f->ra);
@@ -1846,6 +1892,10 @@ static bool fx_xattr_user(const char *name)
 static void fx_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 			   size_t size, int flags)
 {
+	if (fx_ctl_ino(ino)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	struct fx_fs *fs = fx_fs_of(req);
 	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
 	struct fx_meta old = { 0 };
@@ -1899,6 +1949,10 @@ static void fx_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, con
 
 static void fx_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	if (fx_ctl_ino(ino)) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
 	struct fx_fs *fs = fx_fs_of(req);
 	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
 	unsigned char *value = NULL;
@@ -1945,6 +1999,13 @@ static void fx_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 
 static void fx_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
+	if (fx_ctl_ino(ino)) {
+		if (size == 0)
+			fuse_reply_xattr(req, 0);
+		else
+			fuse_reply_buf(req, NULL, 0);
+		return;
+	}
 	struct fx_fs *fs = fx_fs_of(req);
 	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
 	const char *name;
@@ -1989,6 +2050,10 @@ static void fx_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void fx_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
+	if (fx_ctl_ino(ino)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
 	struct fx_fs *fs = fx_fs_of(req);
 	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
 	struct fx_meta old = { 0 };
@@ -2086,6 +2151,10 @@ int fx_fs_new(struct fx_backend *b, const struct fx_fs_options *opt,
 		goto fail;
 	if ((ret = fx_cache_open(b, cache_dir, copt, &fs->cache, d)) < 0)
 		goto fail;
+	fs->ctl = (struct fx_ctl){ .enabled = opt->stats, .backend = b, .cache = fs->cache,
+				   .uid = opt->uid, .gid = opt->gid, .timeout = opt->attr_timeout,
+				   .started = now };
+	snprintf(fs->ctl.name, sizeof(fs->ctl.name), "%s", opt->control_dir);
 	/* The bucket root has no marker of its own: mount-time defaults. */
 	{
 		struct fx_inode *root = fx_itable_get(fs->inodes, FX_ROOT_INO);

@@ -33,6 +33,10 @@ const struct fx_conf_key fx_fs_conf_keys[] = {
 	  "seconds the kernel caches a name's absence" },
 	{ "mount", "kernel_readahead", FX_CONF_SIZE, "8M", 0, 1024.0 * 1024 * 1024, NULL,
 	  "kernel_readahead", "how far the kernel reads ahead of sequential readers (0: its default)" },
+	{ "mount", "stats", FX_CONF_BOOL, "true", 1, 0, NULL, "stats",
+	  "serve MOUNTPOINT/CONTROL_DIR/stats (JSON); -o nostats hides it" },
+	{ "mount", "control_dir", FX_CONF_STRING, ".rustfx", 1, 0, NULL, "control_dir",
+	  "name of the hidden control directory below the mount point" },
 	{ NULL, NULL, 0, NULL, 0, 0, NULL, NULL, NULL },
 };
 
@@ -70,8 +74,8 @@ static int fx_option_one(struct fx_config *cfg, char *opt, struct fx_diag *d)
 		value = eq + 1;
 	}
 	k = fx_config_mount_opt(cfg, opt);
-	if (!k && !value && strncmp(opt, "no_", 3) == 0) {
-		k = fx_config_mount_opt(cfg, opt + 3);
+	if (!k && !value && strncmp(opt, "no", 2) == 0) { /* no_x and nox */
+		k = fx_config_mount_opt(cfg, opt + (opt[2] == '_' ? 3 : 2));
 		if (k && k->type == FX_CONF_BOOL)
 			value = "false";
 		else
@@ -180,6 +184,18 @@ int fx_options_resolve(const struct fx_config *cfg, struct fx_fs_options *out, s
 	o.negative_timeout = fx_config_float(cfg, "mount.negative_timeout");
 	o.kernel_readahead = fx_config_size(cfg, "mount.kernel_readahead");
 	o.concurrency = (unsigned)fx_config_int(cfg, "io.concurrency");
+	o.stats = fx_config_bool(cfg, "mount.stats");
+	{
+		const char *ctl = fx_config_str(cfg, "mount.control_dir");
+
+		if (!ctl || !*ctl || strchr(ctl, '/') || !strcmp(ctl, ".") || !strcmp(ctl, "..") ||
+		    strlen(ctl) >= sizeof(o.control_dir)) {
+			fx_diag_set(d, -FX_EBADOPT, "give one file name, e.g. control_dir=.rustfx",
+				    "control_dir '%s' is not a file name", ctl ? ctl : "");
+			return -FX_EBADOPT;
+		}
+		strcpy(o.control_dir, ctl);
+	}
 	o.uid = getuid();
 	o.gid = getgid();
 	if (uid) {

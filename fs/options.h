@@ -28,6 +28,8 @@ struct fx_fs_options {
 	double attr_timeout, entry_timeout, negative_timeout;
 	uint64_t kernel_readahead; /* bytes; 0 keeps the kernel's default */
 	unsigned concurrency;      /* [io] concurrency: parallel backend requests */
+	bool stats;                /* serve the control directory */
+	char control_dir[256];     /* its name below the root */
 };
 
 /**
