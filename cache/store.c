@@ -105,7 +105,7 @@ struct fx_store {
 	unsigned char *key; /* sodium_malloc'd, or NULL */
 	uint64_t capacity, min_free;
 	MDB_env *env;
-	MDB_dbi dbi_meta, dbi_blocks, dbi_objects;
+	MDB_dbi dbi_meta, dbi_blocks, dbi_objects, dbi_attrs;
 
 	pthread_mutex_t lock;
 	struct fx_entry **table; /* hash chains through cb.hnext */
@@ -675,7 +675,7 @@ static int fx_env_open(struct fx_store *s)
 	snprintf(path, sizeof(path), "%s/index.mdb", s->dir);
 	if ((rc = mdb_env_create(&s->env)))
 		return fx_mdb_errno(rc);
-	mdb_env_set_maxdbs(s->env, 4);
+	mdb_env_set_maxdbs(s->env, 5);
 	mdb_env_set_mapsize(s->env, FX_MAP_SIZE);
 	/* NOSYNC: the index is rebuilt from the block files after a machine
 	 * crash, so durability is not worth an fsync per commit. */
@@ -688,6 +688,8 @@ static int fx_env_open(struct fx_store *s)
 			rc = mdb_dbi_open(txn, "blocks", MDB_CREATE, &s->dbi_blocks);
 		if (!rc)
 			rc = mdb_dbi_open(txn, "objects", MDB_CREATE, &s->dbi_objects);
+		if (!rc)
+			rc = mdb_dbi_open(txn, "attrs", MDB_CREATE, &s->dbi_attrs);
 		rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
 	}
 	if (rc) {
@@ -750,6 +752,8 @@ static int fx_format(struct fx_store *s, bool tool)
 	rc = mdb_drop(txn, s->dbi_blocks, 0);
 	if (!rc)
 		rc = mdb_drop(txn, s->dbi_objects, 0);
+	if (!rc)
+		rc = mdb_drop(txn, s->dbi_attrs, 0);
 	if (!rc)
 		rc = mdb_put(txn, s->dbi_meta, &k, &v, 0);
 	rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
@@ -1416,6 +1420,140 @@ int fx_store_object_version(struct fx_store *s, const char *url, const char *key
 		}
 		free(rec);
 	}
+	return rc;
+}
+
+/* ---------------------------------------------------- object metadata */
+
+/* "attrs" record: u32 format, i64 seconds of last-modified, u64 size, then
+ * the ETag and each metadata name and value, NUL-terminated. */
+#define FX_ATTRS_FORMAT 1
+
+static MDB_val fx_attrs_key(const char *key)
+{
+	return (MDB_val){ strlen(key), (void *)key };
+}
+
+/* Serialise one record into a malloc'd buffer; NULL on ENOMEM. */
+static char *fx_attrs_encode(const struct fx_store_attrs *a, size_t *len)
+{
+	size_t n = 4 + 8 + 8 + strlen(a->etag) + 1;
+	int64_t secs = a->mtime_ns / 1000000000;
+	uint32_t format = FX_ATTRS_FORMAT;
+	char *buf, *w;
+
+	for (size_t i = 0; a->meta && i < a->meta->n; i++)
+		n += strlen(a->meta->kv[i].name) + strlen(a->meta->kv[i].value) + 2;
+	if (!(buf = malloc(n)))
+		return NULL;
+	memcpy(buf, &format, 4);
+	memcpy(buf + 4, &secs, 8);
+	memcpy(buf + 12, &a->size, 8);
+	w = stpcpy(buf + 20, a->etag) + 1;
+	for (size_t i = 0; a->meta && i < a->meta->n; i++) {
+		w = stpcpy(w, a->meta->kv[i].name) + 1;
+		w = stpcpy(w, a->meta->kv[i].value) + 1;
+	}
+	*len = n;
+	return buf;
+}
+
+int fx_store_attrs_put(struct fx_store *s, const struct fx_store_attrs *recs, size_t n)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if (!n)
+		return 0;
+	for (int attempt = 0; attempt < 3; attempt++) {
+		if ((rc = fx_index_txn(s, 0, &txn)) < 0)
+			return rc;
+		for (size_t i = 0; i < n && !rc; i++) {
+			size_t len;
+			char *val = recs[i].key[0] ? fx_attrs_encode(&recs[i], &len) : NULL;
+			MDB_val k = fx_attrs_key(recs[i].key), v = { len, val };
+
+			if (!val)
+				continue; /* the root, or ENOMEM: only a missed cache entry */
+			rc = len < 4096 && k.mv_size <= (size_t)mdb_env_get_maxkeysize(s->env)
+				     ? mdb_put(txn, s->dbi_attrs, &k, &v, 0)
+				     : 0;
+			free(val);
+		}
+		rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+		if (rc != MDB_MAP_FULL)
+			return fx_mdb_errno(rc);
+		MDB_envinfo info;
+
+		mdb_env_info(s->env, &info);
+		mdb_env_set_mapsize(s->env, info.me_mapsize * 2);
+	}
+	return -ENOSPC;
+}
+
+void fx_store_attrs_forget(struct fx_store *s, const char *key)
+{
+	MDB_val k = fx_attrs_key(key);
+	MDB_txn *txn;
+
+	if (!key[0] || k.mv_size > (size_t)mdb_env_get_maxkeysize(s->env) ||
+	    fx_index_txn(s, 0, &txn) < 0)
+		return;
+	if (mdb_del(txn, s->dbi_attrs, &k, NULL) == 0)
+		mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+}
+
+int fx_store_attrs_get(struct fx_store *s, const char *key, const char *etag, uint64_t size,
+		       int64_t mtime_ns, struct fx_meta *out)
+{
+	MDB_val k = fx_attrs_key(key), v;
+	MDB_txn *txn;
+	int64_t secs = mtime_ns / 1000000000, have_secs;
+	uint64_t have_size;
+	uint32_t format;
+	const char *p, *end;
+	int rc;
+
+	if (!key[0] || !etag[0] || k.mv_size > (size_t)mdb_env_get_maxkeysize(s->env))
+		return -ENOENT;
+	if ((rc = fx_index_txn(s, MDB_RDONLY, &txn)) < 0)
+		return rc;
+	rc = mdb_get(txn, s->dbi_attrs, &k, &v);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return fx_mdb_errno(rc);
+	}
+	p = v.mv_data;
+	end = p + v.mv_size;
+	rc = -ENOENT;
+	if (v.mv_size < 21 || end[-1] != '\0')
+		goto out;
+	memcpy(&format, p, 4);
+	memcpy(&have_secs, p + 4, 8);
+	memcpy(&have_size, p + 12, 8);
+	p += 20;
+	/* Valid only for the very version the listing names now. */
+	if (format != FX_ATTRS_FORMAT || have_secs != secs || have_size != size || strcmp(p, etag))
+		goto out;
+	p += strlen(p) + 1;
+	fx_meta_clear(out);
+	rc = 0;
+	while (p < end && rc == 0) {
+		const char *name = p, *value = p + strlen(p) + 1;
+
+		if (value >= end) {
+			rc = -EBADMSG;
+			break;
+		}
+		rc = fx_meta_set(out, name, value);
+		p = value + strlen(value) + 1;
+	}
+	if (rc)
+		fx_meta_clear(out);
+out:
+	mdb_txn_abort(txn);
 	return rc;
 }
 

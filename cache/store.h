@@ -40,6 +40,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "backends/backend.h"
 #include "cache/policy.h"
 #include "core/error.h"
 
@@ -133,6 +134,38 @@ void fx_store_drop(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN]);
  */
 int fx_store_object_version(struct fx_store *s, const char *url, const char *key,
 			    const char *version, uint64_t size);
+
+/** Object metadata as a listing can vouch for it: valid while the object's
+ *  ETag, size and last-modified second stay the same. Strings borrowed. */
+struct fx_store_attrs {
+	const char *key;
+	const char *etag;
+	uint64_t size;
+	int64_t mtime_ns; /* the object's last-modified time */
+	const struct fx_meta *meta;
+};
+
+/**
+ * Remember the user metadata (mode, uid, mtime, ...) of @n objects, in one
+ * transaction, so that a later listing naming the same versions needs no
+ * HEAD per object, also after a remount. Records too large for the index
+ * are skipped. @return 0 or -errno.
+ */
+int fx_store_attrs_put(struct fx_store *s, const struct fx_store_attrs *recs, size_t n);
+
+/** Forget what fx_store_attrs_put() remembered of @key: this mount is about
+ *  to change its metadata or bytes (a change within the same second might
+ *  keep the ETag and last-modified second the record is checked against). */
+void fx_store_attrs_forget(struct fx_store *s, const char *key);
+
+/**
+ * The metadata remembered for @key if it was recorded for exactly this
+ * @etag, @size and last-modified second (S3 reports last-modified to the
+ * second in HEAD, to the millisecond in listings). @out is replaced.
+ * @return 0, -ENOENT (unknown or another version), or -errno.
+ */
+int fx_store_attrs_get(struct fx_store *s, const char *key, const char *etag, uint64_t size,
+		       int64_t mtime_ns, struct fx_meta *out);
 
 void fx_store_stats(struct fx_store *s, struct fx_store_stats *out);
 

@@ -68,8 +68,11 @@ struct fx_dirent {
 	struct stat st;
 	struct fx_meta meta;
 	char etag[FX_ETAG_MAX];
+	uint64_t obj_size;    /* the object's size and last-modified, as listed */
+	int64_t obj_mtime_ns;
 	bool is_dir;
 	bool need_head; /* the listing carried no metadata */
+	bool headed;    /* metadata fetched by HEAD: worth remembering */
 	bool no_attr;   /* metadata could not be fetched: readdirplus gives none */
 };
 
@@ -383,8 +386,10 @@ again:
 		goto out; /* unlinked while open: nothing to publish */
 	if (ret == 0)
 		ret = fx_key(fs, in, key);
-	if (ret == 0)
+	if (ret == 0) {
+		fx_store_attrs_forget(fs->cache->store, key);
 		ret = fx_backend_put(fs->backend, key, fd, (uint64_t)st.st_size, &meta, &info);
+	}
 	if (ret == 0 && (fx_key(fs, in, now_key) < 0 || strcmp(key, now_key) != 0)) {
 		/* renamed or unlinked during the upload: that name is no longer ours */
 		fx_backend_delete(fs->backend, key);
@@ -471,6 +476,7 @@ static int fx_publish_meta(struct fx_fs *fs, struct fx_inode *in)
 		fx_ns_dir_marker(key, marker, sizeof(marker));
 		ret = fx_backend_put(fs->backend, marker, fs->devnull, 0, &meta, NULL);
 	} else {
+		fx_store_attrs_forget(fs->cache->store, key);
 		ret = fx_backend_copy(fs->backend, key, key, &meta);
 		/* Some stores give the copy a new ETag: learn it before reading. */
 		pthread_mutex_lock(&in->lock);
@@ -809,6 +815,8 @@ static int fx_dir_collect(void *arg, const struct fx_list_entry *le)
 		return -ENOMEM;
 	fx_ns_stat(&de->st, le->meta, de->is_dir, le->size, le->mtime_ns, &d->fs->defaults);
 	snprintf(de->etag, sizeof(de->etag), "%s", le->etag ? le->etag : "");
+	de->obj_size = le->size;
+	de->obj_mtime_ns = le->mtime_ns;
 	de->need_head = !le->meta;
 	return 0;
 }
@@ -849,6 +857,9 @@ static void *fx_head_worker(void *arg)
 			de->meta = info.meta;
 			info.meta = (struct fx_meta){ 0 };
 			snprintf(de->etag, sizeof(de->etag), "%s", info.etag);
+			de->headed = !de->is_dir;
+			de->obj_size = info.size;
+			de->obj_mtime_ns = info.mtime_ns;
 		} else if (!(de->is_dir && ret == -ENOENT)) {
 			de->no_attr = true; /* a directory without a marker is fine */
 		}
@@ -858,9 +869,13 @@ static void *fx_head_worker(void *arg)
 }
 
 /* Entries whose inode has fresh attributes need no HEAD: a second ls -l
- * within attr_timeout costs only the listing. */
-static void fx_dir_reuse_attrs(struct fx_fs *fs, struct fx_inode *dir, struct fx_dir *d)
+ * within attr_timeout costs only the listing. Nor do objects whose metadata
+ * the cache remembers for the very version listed, also from an earlier
+ * mount. */
+static void fx_dir_reuse_attrs(struct fx_fs *fs, struct fx_inode *dir, struct fx_dir *d,
+			       const char *prefix)
 {
+	char key[FX_KEY_BUF + FX_NAME_MAX + 2];
 	double now = fx_now();
 
 	for (size_t i = 0; i < d->n; i++) {
@@ -880,6 +895,44 @@ static void fx_dir_reuse_attrs(struct fx_fs *fs, struct fx_inode *dir, struct fx
 		pthread_mutex_unlock(&child->lock);
 		fx_itable_put(fs->inodes, child);
 	}
+	for (size_t i = 0; i < d->n; i++) {
+		struct fx_dirent *de = &d->e[i];
+
+		if (!de->need_head || de->is_dir || !de->etag[0])
+			continue;
+		snprintf(key, sizeof(key), "%s%s", prefix, de->name);
+		if (fx_store_attrs_get(fs->cache->store, key, de->etag, de->obj_size,
+				       de->obj_mtime_ns, &de->meta) == 0) {
+			fx_ns_stat(&de->st, &de->meta, false, de->obj_size, de->obj_mtime_ns,
+				   &fs->defaults);
+			de->need_head = false;
+		}
+	}
+}
+
+/* Remember what the HEADs of fx_dir_fetch_meta learned, in one transaction. */
+static void fx_dir_remember_attrs(struct fx_fs *fs, struct fx_dir *d, const char *prefix)
+{
+	struct fx_store_attrs *recs = calloc(d->n ? d->n : 1, sizeof(*recs));
+	char **keys = calloc(d->n ? d->n : 1, sizeof(*keys));
+	size_t n = 0;
+
+	for (size_t i = 0; recs && keys && i < d->n; i++) {
+		struct fx_dirent *de = &d->e[i];
+
+		if (!de->headed || !de->etag[0] || asprintf(&keys[n], "%s%s", prefix, de->name) < 0)
+			continue;
+		recs[n] = (struct fx_store_attrs){ .key = keys[n], .etag = de->etag,
+						   .size = de->obj_size,
+						   .mtime_ns = de->obj_mtime_ns, .meta = &de->meta };
+		n++;
+	}
+	if (n)
+		fx_store_attrs_put(fs->cache->store, recs, n);
+	for (size_t i = 0; keys && i < n; i++)
+		free(keys[i]);
+	free(keys);
+	free(recs);
 }
 
 static void fx_dir_fetch_meta(struct fx_fs *fs, struct fx_dir *d, const char *prefix)
@@ -939,9 +992,10 @@ static int do_opendir(struct fx_fs *fs, fuse_ino_t ino, struct fx_dir **out)
 		fx_dir_free(d);
 		return ret;
 	}
-	fx_dir_reuse_attrs(fs, in, d);
+	fx_dir_reuse_attrs(fs, in, d, prefix);
 	fx_itable_put(fs->inodes, in);
 	fx_dir_fetch_meta(fs, d, prefix);
+	fx_dir_remember_attrs(fs, d, prefix);
 	/* A key that is both an object and a prefix shows as the directory. */
 	qsort(d->e, d->n, sizeof(*d->e), fx_dirent_cmp);
 	for (size_t r = 0; r < d->n; r++) {
@@ -1211,8 +1265,10 @@ static int do_remove(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name, 
 			pthread_mutex_unlock(&in->lock);
 			ret = fx_keep_open(fs, in);
 		}
-		if (ret == 0 && remote)
+		if (ret == 0 && remote) {
+			fx_store_attrs_forget(fs->cache->store, key);
 			ret = fx_backend_delete(fs->backend, key);
+		}
 	}
 	if (in) {
 		if (ret == 0)
@@ -1384,9 +1440,12 @@ static int do_rename(struct fx_fs *fs, fuse_ino_t oldp, const char *oldname, fus
 			ret = fx_keep_open(fs, victim);
 			fx_itable_put(fs->inodes, victim);
 		}
-		if (ret == 0 && remote)
+		if (ret == 0 && remote) {
+			fx_store_attrs_forget(fs->cache->store, dst);
 			ret = fx_backend_replace(fs->backend, src, dst);
+		}
 	} else if (remote) {
+		fx_store_attrs_forget(fs->cache->store, dst);
 		ret = fx_backend_rename(fs->backend, src, dst);
 	}
 	if (ret == 0 && in) {

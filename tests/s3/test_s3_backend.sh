@@ -578,6 +578,21 @@ fx_eq "ls -l sends one HEAD per object and no more (at most 2 for the directory)
 fx_run timeout 60 ls -l "$M/many"
 fx_eq "a second ls -l within attr_timeout costs nothing new" \
 	"$heads" "$(proxy_stat 'requests.get("HEAD", 0)')"
+modes1=$(ls -l "$M/many" | awk '{print $1, $3, $5, $6, $7, $8, $9}' | md5sum)
+fx_ok "chmod one object through the mount" chmod 751 "$M/many/f0007"
+modes1c=$(ls -l "$M/many" | awk '{print $1, $3, $5, $6, $7, $8, $9}' | md5sum)
+fx_umount "$M"
+# The cache remembers each object's metadata for the version listed, so a
+# new mount (same cache_dir) lists with no HEAD, and still shows the chmod.
+mount_proxy "$B" "$M" "" "$FX_TMP/cache-many" || fx_finish
+proxy DELETE stats >/dev/null
+fx_run timeout 60 ls -l "$M/many"
+fx_eq "after a remount ls -l of 1,000 objects sends no HEAD but for the changed one (at most 3)" yes \
+	"$([ "$(proxy_stat 'requests.get("HEAD", 0)')" -le 3 ] && echo yes || echo "no: $(proxy_stat 'requests.get("HEAD", 0)') HEADs")"
+fx_eq "... and shows the same modes, owners, sizes and times as before the remount" \
+	"$modes1c" "$(ls -l "$M/many" | awk '{print $1, $3, $5, $6, $7, $8, $9}' | md5sum)"
+fx_eq "... including the chmod made before it" "-rwxr-x--x" "$(stat -c %A "$M/many/f0007")"
+[ "$modes1" != "$modes1c" ] || fx_fail "the chmod changed the listing" "it did not"
 fx_umount "$M"
 
 # ----------------------------------------------- the secret, everywhere
