@@ -36,6 +36,7 @@
 #include "fs/namespace.h"
 
 #define FX_KEY_BUF (FX_KEY_MAX + 2)
+#define FX_LISTINGS 64 /* directory listings kept for dir_ttl */
 #define FX_XATTR_META "xattr" /* metadata holding user xattrs as JSON, as s3fs */
 /* All user xattrs of a file share one metadata value (S3 caps user metadata
  * at 2 KiB); one value's base64 must fit in it. */
@@ -46,6 +47,15 @@ struct fx_fs {
 	struct fx_backend *backend;
 	struct fx_cache *cache;
 	struct fx_ctl ctl; /* the virtual control directory */
+	/* Directory listings reused for dir_ttl seconds while nothing changed
+	 * through this mount (any change bumps the generation). */
+	pthread_mutex_t listings_lock;
+	struct fx_listing {
+		uint64_t ino, gen;
+		double expiry;
+		struct fx_dir *dir; /* holds a reference */
+	} listings[FX_LISTINGS];
+	atomic_uint_fast64_t gen;
 	struct fx_itable *inodes;
 	struct fx_fs_options opt;
 	struct fx_ns_defaults defaults;
@@ -77,6 +87,7 @@ struct fx_dirent {
 };
 
 struct fx_dir {
+	atomic_uint refs; /* open handles, and the listing cache */
 	struct fx_dirent *e;
 	size_t n, cap;
 	const char *prefix;
@@ -128,6 +139,12 @@ static int fx_child_key(struct fx_fs *fs, struct fx_inode *parent, const char *n
 		return ret;
 	ret = fx_ns_child_key(dir, name, key, FX_KEY_BUF);
 	return ret < 0 ? ret : 0;
+}
+
+/* This mount changed something: cached listings may be wrong now. */
+static void fx_changed(struct fx_fs *fs)
+{
+	atomic_fetch_add(&fs->gen, 1);
 }
 
 static bool fx_staged(const struct fx_inode *in)
@@ -220,7 +237,7 @@ static void fx_inode_set_attr(struct fx_fs *fs, struct fx_inode *in, const struc
 		meta->n = 0;
 		meta->kv = NULL;
 		in->remote = true;
-		in->attr_expiry = fx_now() + fs->opt.attr_timeout;
+		in->attr_expiry = fx_now() + fs->opt.stat_ttl;
 		snprintf(in->etag, sizeof(in->etag), "%s", etag ? etag : "");
 	}
 	pthread_mutex_unlock(&in->lock);
@@ -414,6 +431,7 @@ out:
 	pthread_mutex_unlock(&in->lock);
 	fx_object_info_clear(&info);
 	fx_meta_clear(&meta);
+	fx_changed(fs);
 	return ret;
 }
 
@@ -432,7 +450,7 @@ static void fx_unstage_if_idle(struct fx_fs *fs, struct fx_inode *in)
 		path = in->stage_path;
 		in->stage_fd = -1;
 		in->stage_path = NULL;
-		in->attr_expiry = fx_now() + fs->opt.attr_timeout;
+		in->attr_expiry = fx_now() + fs->opt.stat_ttl;
 	}
 	pthread_mutex_unlock(&in->lock);
 	fx_staging_drop(fd, path);
@@ -485,6 +503,7 @@ static int fx_publish_meta(struct fx_fs *fs, struct fx_inode *in)
 	}
 out:
 	fx_meta_clear(&meta);
+	fx_changed(fs);
 	return ret;
 }
 
@@ -772,7 +791,7 @@ static void fx_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int
 
 static void fx_dir_free(struct fx_dir *d)
 {
-	if (!d)
+	if (!d || atomic_fetch_sub(&d->refs, 1) > 1)
 		return;
 	for (size_t i = 0; i < d->n; i++) {
 		free(d->e[i].name);
@@ -780,6 +799,54 @@ static void fx_dir_free(struct fx_dir *d)
 	}
 	free(d->e);
 	free(d);
+}
+
+/* A cached listing of @ino still valid, referenced, or NULL. */
+static struct fx_dir *fx_listing_get(struct fx_fs *fs, uint64_t ino)
+{
+	struct fx_dir *d = NULL;
+	double now = fx_now();
+
+	pthread_mutex_lock(&fs->listings_lock);
+	for (int i = 0; i < FX_LISTINGS; i++) {
+		struct fx_listing *l = &fs->listings[i];
+
+		if (l->dir && l->ino == ino && l->gen == atomic_load(&fs->gen) && now < l->expiry) {
+			d = l->dir;
+			atomic_fetch_add(&d->refs, 1);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->listings_lock);
+	return d;
+}
+
+/* Keep @d (fetched when the generation was @gen) as @ino's listing,
+ * replacing the oldest or a stale one. */
+static void fx_listing_put(struct fx_fs *fs, uint64_t ino, struct fx_dir *d, uint64_t gen)
+{
+	struct fx_listing *slot = NULL;
+	struct fx_dir *old;
+
+	if (fs->opt.dir_ttl <= 0 || gen != atomic_load(&fs->gen))
+		return;
+	pthread_mutex_lock(&fs->listings_lock);
+	for (int i = 0; i < FX_LISTINGS; i++) {
+		struct fx_listing *l = &fs->listings[i];
+
+		if (l->ino == ino || !l->dir) {
+			slot = l;
+			break;
+		}
+		if (!slot || l->expiry < slot->expiry)
+			slot = l;
+	}
+	old = slot->dir;
+	atomic_fetch_add(&d->refs, 1);
+	*slot = (struct fx_listing){ .ino = ino, .gen = gen, .expiry = fx_now() + fs->opt.dir_ttl,
+				     .dir = d };
+	pthread_mutex_unlock(&fs->listings_lock);
+	fx_dir_free(old);
 }
 
 static int fx_dir_collect(void *arg, const struct fx_list_entry *le)
@@ -972,16 +1039,24 @@ static int do_opendir(struct fx_fs *fs, fuse_ino_t ino, struct fx_dir **out)
 	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
 	char key[FX_KEY_BUF], prefix[FX_KEY_BUF];
 	struct fx_dir *d;
+	uint64_t gen;
 	size_t w = 0;
 	int ret;
 
 	if (!in)
 		return -ESTALE;
+	if ((d = fx_listing_get(fs, ino))) {
+		fx_itable_put(fs->inodes, in);
+		*out = d;
+		return 0;
+	}
+	gen = atomic_load(&fs->gen);
 	ret = fx_key(fs, in, key);
 	if (ret < 0 || !(d = calloc(1, sizeof(*d)))) {
 		fx_itable_put(fs->inodes, in);
 		return ret < 0 ? ret : -ENOMEM;
 	}
+	atomic_init(&d->refs, 1);
 	fx_ns_dir_marker(key, prefix, sizeof(prefix));
 	d->prefix = prefix;
 	d->fs = fs;
@@ -1010,6 +1085,7 @@ static int do_opendir(struct fx_fs *fs, fuse_ino_t ino, struct fx_dir **out)
 		d->e[w++] = d->e[r];
 	}
 	d->n = w;
+	fx_listing_put(fs, ino, d, gen);
 	*out = d;
 	return 0;
 }
@@ -1082,8 +1158,14 @@ static void fx_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 			} else if (plus) {
 				bool conflict;
 
-				in = fx_child_install(fs, dir, name, &de->st, &de->meta, de->etag,
-						      false, &conflict);
+				struct fx_meta meta = { 0 };
+
+				/* The snapshot may be shared: install a copy. */
+				if (fx_meta_copy(&meta, &de->meta) < 0)
+					break;
+				in = fx_child_install(fs, dir, name, &de->st, &meta, de->etag, false,
+						      &conflict);
+				fx_meta_clear(&meta);
 				if (!in)
 					break;
 				if (conflict) {
@@ -1207,8 +1289,10 @@ out:
 static void fx_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
 	struct fuse_entry_param e;
-	int ret = do_mkdir(fx_fs_of(req), req, parent, name, mode, &e);
+	struct fx_fs *fs = fx_fs_of(req);
+	int ret = do_mkdir(fs, req, parent, name, mode, &e);
 
+	fx_changed(fs);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -1282,12 +1366,20 @@ out:
 
 static void fx_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -do_remove(fx_fs_of(req), parent, name, false));
+	struct fx_fs *fs = fx_fs_of(req);
+	int ret = do_remove(fs, parent, name, false);
+
+	fx_changed(fs);
+	fuse_reply_err(req, -ret);
 }
 
 static void fx_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -do_remove(fx_fs_of(req), parent, name, true));
+	struct fx_fs *fs = fx_fs_of(req);
+	int ret = do_remove(fs, parent, name, true);
+
+	fx_changed(fs);
+	fuse_reply_err(req, -ret);
 }
 
 /* ------------------------------------------------------------ rename */
@@ -1473,7 +1565,11 @@ out:
 static void fx_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 			 const char *newname, unsigned int flags)
 {
-	fuse_reply_err(req, -do_rename(fx_fs_of(req), parent, name, newparent, newname, flags));
+	struct fx_fs *fs = fx_fs_of(req);
+	int ret = do_rename(fs, parent, name, newparent, newname, flags);
+
+	fx_changed(fs);
+	fuse_reply_err(req, -ret);
 }
 
 static void fx_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
@@ -1538,8 +1634,10 @@ out:
 static void fx_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
 	struct fuse_entry_param e;
-	int ret = do_symlink(fx_fs_of(req), req, link, parent, name, &e);
+	struct fx_fs *fs = fx_fs_of(req);
+	int ret = do_symlink(fs, req, link, parent, name, &e);
 
+	fx_changed(fs);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -1730,6 +1828,7 @@ static void fx_op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name
 	fx_meta_clear(&meta);
 	fx_itable_put(fs->inodes, in);
 	fx_itable_put(fs->inodes, parent);
+	fx_changed(fs);
 }
 
 /* Read through the block cache. An object replaced in the bucket while
@@ -2210,6 +2309,7 @@ int fx_fs_new(struct fx_backend *b, const struct fx_fs_options *opt,
 		goto fail;
 	if ((ret = fx_cache_open(b, cache_dir, copt, &fs->cache, d)) < 0)
 		goto fail;
+	pthread_mutex_init(&fs->listings_lock, NULL);
 	fs->ctl = (struct fx_ctl){ .enabled = opt->stats, .backend = b, .cache = fs->cache,
 				   .uid = opt->uid, .gid = opt->gid, .timeout = opt->attr_timeout,
 				   .started = now };
@@ -2233,6 +2333,8 @@ void fx_fs_free(struct fx_fs *fs)
 {
 	if (!fs)
 		return;
+	for (int i = 0; i < FX_LISTINGS; i++)
+		fx_dir_free(fs->listings[i].dir);
 	fx_cache_close(fs->cache);
 	fx_itable_free(fs->inodes);
 	if (fs->devnull >= 0)

@@ -33,6 +33,10 @@ const struct fx_conf_key fx_fs_conf_keys[] = {
 	  "seconds the kernel caches a name's absence" },
 	{ "mount", "kernel_readahead", FX_CONF_SIZE, "8M", 0, 1024.0 * 1024 * 1024, NULL,
 	  "kernel_readahead", "how far the kernel reads ahead of sequential readers (0: its default)" },
+	{ "mount", "stat_ttl", FX_CONF_FLOAT, "10", 0, FX_TIMEOUT_MAX, NULL, "stat_ttl",
+	  "seconds rustfx trusts an object's attributes before asking the backend again" },
+	{ "mount", "dir_ttl", FX_CONF_FLOAT, "10", 0, FX_TIMEOUT_MAX, NULL, "dir_ttl",
+	  "seconds a directory listing is reused while nothing changed through this mount" },
 	{ "mount", "stats", FX_CONF_BOOL, "true", 1, 0, NULL, "stats",
 	  "serve MOUNTPOINT/CONTROL_DIR/stats (JSON); -o nostats hides it" },
 	{ "mount", "control_dir", FX_CONF_STRING, ".rustfx", 1, 0, NULL, "control_dir",
@@ -182,6 +186,8 @@ int fx_options_resolve(const struct fx_config *cfg, struct fx_fs_options *out, s
 	o.attr_timeout = fx_config_float(cfg, "mount.attr_timeout");
 	o.entry_timeout = fx_config_float(cfg, "mount.entry_timeout");
 	o.negative_timeout = fx_config_float(cfg, "mount.negative_timeout");
+	o.stat_ttl = fx_config_float(cfg, "mount.stat_ttl");
+	o.dir_ttl = fx_config_float(cfg, "mount.dir_ttl");
 	o.kernel_readahead = fx_config_size(cfg, "mount.kernel_readahead");
 	o.concurrency = (unsigned)fx_config_int(cfg, "io.concurrency");
 	o.stats = fx_config_bool(cfg, "mount.stats");

@@ -25,7 +25,8 @@ struct fx_fs_options {
 	uid_t uid;
 	gid_t gid;
 	mode_t umask;
-	double attr_timeout, entry_timeout, negative_timeout;
+	double attr_timeout, entry_timeout, negative_timeout; /* the kernel's caches */
+	double stat_ttl, dir_ttl; /* rustfx's attribute and listing caches */
 	uint64_t kernel_readahead; /* bytes; 0 keeps the kernel's default */
 	unsigned concurrency;      /* [io] concurrency: parallel backend requests */
 	bool stats;                /* serve the control directory */
