@@ -41,6 +41,7 @@ struct fx_inode {
 	struct stat st;          /* what getattr answers */
 	struct fx_meta meta;     /* object metadata as stored (mode, uid, xattr, ...) */
 	char etag[FX_ETAG_MAX];  /* of the stored object; "" when unknown (refresh first) */
+	uint64_t page_version;   /* hash of the ETag whose pages the kernel may keep; 0: none */
 	double attr_expiry;      /* monotonic seconds; attrs re-read from the backend after */
 	bool remote;             /* an object (or marker) exists for it in the backend */
 	int stage_fd;            /* local staging copy, or -1 */

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <xxhash.h>
 #include <jansson.h>
 #include <limits.h>
 #include <sodium.h>
@@ -47,6 +48,7 @@ struct fx_fs {
 	struct fx_backend *backend;
 	struct fx_cache *cache;
 	struct fx_ctl ctl; /* the virtual control directory */
+	struct fuse_session *se; /* for invalidation notices; set while mounted */
 	/* Directory listings reused for dir_ttl seconds while nothing changed
 	 * through this mount (any change bumps the generation). */
 	pthread_mutex_t listings_lock;
@@ -309,8 +311,15 @@ static int fx_refresh(struct fx_fs *fs, struct fx_inode *in)
 	ret = fx_probe(fs, key, &st, &meta, etag);
 	if (ret == 0 && (st.st_mode & S_IFMT) != (in->st.st_mode & S_IFMT))
 		ret = -ENOENT; /* replaced by another type: the kernel must look it up again */
-	if (ret == 0)
+	if (ret == 0) {
+		pthread_mutex_lock(&in->lock);
+		bool changed = in->etag[0] && strcmp(in->etag, etag);
+		pthread_mutex_unlock(&in->lock);
 		fx_inode_set_attr(fs, in, &st, &meta, etag, false);
+		/* The kernel may hold pages of the old bytes for open files. */
+		if (changed && S_ISREG(st.st_mode) && fs->se)
+			fuse_lowlevel_notify_inval_inode(fs->se, in->ino, 0, 0);
+	}
 	fx_meta_clear(&meta);
 	return ret;
 }
@@ -1729,7 +1738,7 @@ static void fx_file_reply_open(fuse_req_t req, struct fx_fs *fs, struct fx_inode
 	}
 }
 
-static int do_open(struct fx_fs *fs, struct fx_inode *in, int flags)
+static int do_open(struct fx_fs *fs, struct fx_inode *in, int flags, bool *keep_cache)
 {
 	bool writing = (flags & O_ACCMODE) != O_RDONLY;
 	int ret;
@@ -1746,6 +1755,14 @@ static int do_open(struct fx_fs *fs, struct fx_inode *in, int flags)
 		return ret;
 	if (cached_read)
 		fx_cache_note_version(fs, in);
+	/* The kernel keeps the pages of an object read before when its ETag is
+	 * the same as then. */
+	pthread_mutex_lock(&in->lock);
+	uint64_t version = cached_read && in->etag[0] ? XXH3_64bits(in->etag, strlen(in->etag)) : 0;
+
+	*keep_cache = version && version == in->page_version;
+	in->page_version = version;
+	pthread_mutex_unlock(&in->lock);
 	fx_pin(in);
 	if (writing || (flags & O_TRUNC))
 		ret = fx_stage(fs, in, !(flags & O_TRUNC));
@@ -1776,8 +1793,11 @@ static void fx_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fx_ctl_open(&fs->ctl, req, ino, fi);
 		return;
 	}
+	bool keep_cache = false;
+
 	in = fx_itable_get(fs->inodes, ino);
-	ret = in ? do_open(fs, in, fi->flags) : -ESTALE;
+	ret = in ? do_open(fs, in, fi->flags, &keep_cache) : -ESTALE;
+	fi->keep_cache = keep_cache;
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -2403,6 +2423,7 @@ int fx_fs_run(struct fx_fs *fs, const char *fsname, const char *mountpoint, bool
 		goto out;
 	snprintf(fs->mountpoint, sizeof(fs->mountpoint), "%s", mountpoint);
 	se = fuse_session_new(&args, &fx_ops, sizeof(fx_ops), fs);
+	fs->se = se;
 	if (!se) {
 		fx_diag_set(d, -EINVAL, "run with -v for details", "cannot create the FUSE session");
 		ret = -EINVAL;
