@@ -38,6 +38,7 @@
 
 #define FX_KEY_BUF (FX_KEY_MAX + 2)
 #define FX_LISTINGS 64 /* directory listings kept for dir_ttl */
+#define FX_NEGATIVES 1024 /* names known absent, kept for negative_ttl */
 #define FX_XATTR_META "xattr" /* metadata holding user xattrs as JSON, as s3fs */
 /* All user xattrs of a file share one metadata value (S3 caps user metadata
  * at 2 KiB); one value's base64 must fit in it. */
@@ -58,6 +59,11 @@ struct fx_fs {
 		struct fx_dir *dir; /* holds a reference */
 	} listings[FX_LISTINGS];
 	atomic_uint_fast64_t gen;
+	/* Names a lookup found absent: (parent, name) hash, generation, expiry. */
+	struct fx_negative {
+		uint64_t hash, gen;
+		double expiry;
+	} negatives[FX_NEGATIVES]; /* listings_lock */
 	struct fx_itable *inodes;
 	struct fx_fs_options opt;
 	struct fx_ns_defaults defaults;
@@ -147,6 +153,37 @@ static int fx_child_key(struct fx_fs *fs, struct fx_inode *parent, const char *n
 static void fx_changed(struct fx_fs *fs)
 {
 	atomic_fetch_add(&fs->gen, 1);
+}
+
+static uint64_t fx_negative_hash(fuse_ino_t parent, const char *name)
+{
+	return XXH3_64bits_withSeed(name, strlen(name), parent) | 1;
+}
+
+/* True if a lookup of @name in @parent found nothing within negative_ttl
+ * and nothing changed through this mount since. */
+static bool fx_negative_get(struct fx_fs *fs, fuse_ino_t parent, const char *name)
+{
+	uint64_t h = fx_negative_hash(parent, name);
+	struct fx_negative *n = &fs->negatives[h % FX_NEGATIVES];
+	bool hit;
+
+	pthread_mutex_lock(&fs->listings_lock);
+	hit = n->hash == h && n->gen == atomic_load(&fs->gen) && fx_now() < n->expiry;
+	pthread_mutex_unlock(&fs->listings_lock);
+	return hit;
+}
+
+static void fx_negative_put(struct fx_fs *fs, fuse_ino_t parent, const char *name, uint64_t gen)
+{
+	uint64_t h = fx_negative_hash(parent, name);
+
+	if (fs->opt.negative_ttl <= 0)
+		return;
+	pthread_mutex_lock(&fs->listings_lock);
+	fs->negatives[h % FX_NEGATIVES] =
+		(struct fx_negative){ .hash = h, .gen = gen, .expiry = fx_now() + fs->opt.negative_ttl };
+	pthread_mutex_unlock(&fs->listings_lock);
 }
 
 static bool fx_staged(const struct fx_inode *in)
@@ -597,6 +634,7 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 	char key[FX_KEY_BUF], etag[FX_ETAG_MAX];
 	struct stat st;
 	bool known, conflict;
+	uint64_t gen = atomic_load(&fs->gen);
 	int ret;
 
 	if (!parent)
@@ -605,6 +643,10 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 	if (ret < 0)
 		goto out;
 	in = fx_itable_child(fs->inodes, parent, name);
+	if (!in && fx_negative_get(fs, parent_ino, name)) {
+		ret = -ENOENT;
+		goto out;
+	}
 	if (in) {
 		pthread_mutex_lock(&in->lock);
 		known = fx_staged(in) || !in->remote || fx_now() < in->attr_expiry;
@@ -614,6 +656,8 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 		fx_itable_put(fs->inodes, in);
 	}
 	ret = fx_probe(fs, key, &st, &meta, etag);
+	if (ret == -ENOENT)
+		fx_negative_put(fs, parent_ino, name, gen);
 	if (ret < 0)
 		goto out;
 	/* On a type conflict with a busy local inode, the local one answers. */

@@ -34,9 +34,11 @@ const struct fx_conf_key fx_fs_conf_keys[] = {
 	{ "mount", "kernel_readahead", FX_CONF_SIZE, "8M", 0, 1024.0 * 1024 * 1024, NULL,
 	  "kernel_readahead", "how far the kernel reads ahead of sequential readers (0: its default)" },
 	{ "mount", "stat_ttl", FX_CONF_FLOAT, "10", 0, FX_TIMEOUT_MAX, NULL, "stat_ttl",
-	  "seconds rustfx trusts an object's attributes before asking the backend again" },
+	  "seconds rustfx trusts an object's attributes (default: attr_timeout)" },
 	{ "mount", "dir_ttl", FX_CONF_FLOAT, "10", 0, FX_TIMEOUT_MAX, NULL, "dir_ttl",
-	  "seconds a directory listing is reused while nothing changed through this mount" },
+	  "seconds a listing is reused while this mount changed nothing (default: attr_timeout)" },
+	{ "mount", "negative_ttl", FX_CONF_FLOAT, "1", 0, FX_TIMEOUT_MAX, NULL, "negative_ttl",
+	  "seconds rustfx remembers a name is absent (default: negative_timeout)" },
 	{ "mount", "stats", FX_CONF_BOOL, "true", 1, 0, NULL, "stats",
 	  "serve MOUNTPOINT/CONTROL_DIR/stats (JSON); -o nostats hides it" },
 	{ "mount", "control_dir", FX_CONF_STRING, ".rustfx", 1, 0, NULL, "control_dir",
@@ -186,8 +188,17 @@ int fx_options_resolve(const struct fx_config *cfg, struct fx_fs_options *out, s
 	o.attr_timeout = fx_config_float(cfg, "mount.attr_timeout");
 	o.entry_timeout = fx_config_float(cfg, "mount.entry_timeout");
 	o.negative_timeout = fx_config_float(cfg, "mount.negative_timeout");
-	o.stat_ttl = fx_config_float(cfg, "mount.stat_ttl");
-	o.dir_ttl = fx_config_float(cfg, "mount.dir_ttl");
+	/* Unless set, rustfx's own caches last as long as the kernel's, so one
+	 * setting bounds how stale the mount can look. */
+	o.stat_ttl = fx_config_source(cfg, "mount.stat_ttl") == FX_SRC_DEFAULT
+			     ? o.attr_timeout
+			     : fx_config_float(cfg, "mount.stat_ttl");
+	o.dir_ttl = fx_config_source(cfg, "mount.dir_ttl") == FX_SRC_DEFAULT
+			    ? o.attr_timeout
+			    : fx_config_float(cfg, "mount.dir_ttl");
+	o.negative_ttl = fx_config_source(cfg, "mount.negative_ttl") == FX_SRC_DEFAULT
+				 ? o.negative_timeout
+				 : fx_config_float(cfg, "mount.negative_ttl");
 	o.kernel_readahead = fx_config_size(cfg, "mount.kernel_readahead");
 	o.concurrency = (unsigned)fx_config_int(cfg, "io.concurrency");
 	o.stats = fx_config_bool(cfg, "mount.stats");

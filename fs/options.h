@@ -26,7 +26,7 @@ struct fx_fs_options {
 	gid_t gid;
 	mode_t umask;
 	double attr_timeout, entry_timeout, negative_timeout; /* the kernel's caches */
-	double stat_ttl, dir_ttl; /* rustfx's attribute and listing caches */
+	double stat_ttl, dir_ttl, negative_ttl; /* rustfx's own caches */
 	uint64_t kernel_readahead; /* bytes; 0 keeps the kernel's default */
 	unsigned concurrency;      /* [io] concurrency: parallel backend requests */
 	bool stats;                /* serve the control directory */
