@@ -49,7 +49,7 @@ int fx_cache_opts_resolve(const struct fx_config *cfg, struct fx_cache_opts *out
 	o.workers = (unsigned)fx_config_int(cfg, "io.concurrency");
 	o.prefetch = strcmp(fx_config_str(cfg, "cache.prefetch"), "off") ? FX_PREFETCH_SEQ
 									 : FX_PREFETCH_OFF;
-	if (bs % FX_STORE_CHUNK) {
+	if (bs % FX_STORE_BLOCK_MIN) {
 		fx_diag_set(d, -FX_EBADOPT, "use a multiple of 64K, e.g. 1M or 4M",
 			    "block_size %llu is not a multiple of 64K", (unsigned long long)bs);
 		return -FX_EBADOPT;

@@ -3,8 +3,8 @@
  * readahead, one memory budget. See reader.h.
  *
  * Locks: r->lock guards the queues, the in-flight table, every job's state,
- * the memory count and the counters. Order: a readahead's lock may be held
- * while taking r->lock, never the other way. Nothing is held across backend
+ * the memory count and the counters. Order: a readahead's lock, then
+ * r->lock, then the store's lock; never the other way. Nothing is held across backend
  * I/O or store I/O.
  */
 #define FX_LOG_MODULE "cache"
@@ -371,6 +371,15 @@ ssize_t fx_reader_read(struct fx_reader *r, const struct fx_object_ref *obj, uin
 		if (n >= 0) /* shorter than the version's size says: not to be trusted */
 			fx_store_drop(r->store, id);
 		pthread_mutex_lock(&r->lock);
+		/* A prefetch of it may have finished since the miss: read it then. */
+		if (n == -ENOENT && !fx_inflight_find(r, id) && fx_store_has(r->store, id)) {
+			pthread_mutex_unlock(&r->lock);
+			n = fx_store_read(r->store, id, (uint32_t)from,
+					  (char *)buf + (bstart + from - off), to - from);
+			if (n == (ssize_t)(to - from))
+				continue;
+			pthread_mutex_lock(&r->lock);
+		}
 		jobs[i - first] = fx_job_get(r, obj, i, id, FX_FETCH_DEMAND);
 		if (jobs[i - first])
 			jobs[i - first]->waiters++;

@@ -296,31 +296,51 @@ static uint8_t *fx_block_image(const struct fx_store *s, const uint8_t *id, cons
 
 /* Read and check the header and table of an open block file. @table gets
  * a malloc'd copy. @return 0, -EBADMSG (not a good block of this store). */
-static int fx_block_head(const struct fx_store *s, int fd, const uint8_t *id,
+static int fx_block_head(const struct fx_store *s, int fd, const uint8_t *id, uint32_t expect,
 			 struct fx_block_header *h, uint64_t **table)
 {
-	size_t tlen;
-	ssize_t n = pread(fd, h, sizeof(*h), 0);
+	/* With the size known from the index, header and table come in one read. */
+	size_t tlen = expect ? fx_table_len(expect) : 0;
+	struct iovec iov[2];
+	ssize_t n;
 
 	*table = NULL;
-	if (n < 0)
-		return -errno;
-	if (n != sizeof(*h) || memcmp(h->magic, FX_BLOCK_MAGIC, 4) || h->version != FX_BLOCK_VERSION ||
-	    h->seed != s->seed || (id && memcmp(h->id, id, FX_BLOCK_ID_LEN)) ||
-	    h->chunk_size != FX_STORE_CHUNK || h->size == 0 || h->size > s->block_size ||
-	    !!(h->flags & FX_BLOCK_SEALED) != s->sealed)
-		return -EBADMSG;
-	tlen = fx_table_len(h->size);
-	if (!(*table = malloc(tlen)))
+	if (tlen && !(*table = malloc(tlen)))
 		return -ENOMEM;
-	n = pread(fd, *table, tlen, sizeof(*h));
-	if (n < 0 || (size_t)n != tlen ||
+	iov[0] = (struct iovec){ h, sizeof(*h) };
+	iov[1] = (struct iovec){ *table, tlen };
+	n = preadv(fd, iov, tlen ? 2 : 1, 0);
+	if (n < 0) {
+		n = -errno;
+		goto fail;
+	}
+	if ((size_t)n < sizeof(*h) || memcmp(h->magic, FX_BLOCK_MAGIC, 4) ||
+	    h->version != FX_BLOCK_VERSION || h->seed != s->seed ||
+	    (id && memcmp(h->id, id, FX_BLOCK_ID_LEN)) || h->chunk_size != FX_STORE_CHUNK ||
+	    h->size == 0 || h->size > s->block_size || (expect && h->size != expect) ||
+	    !!(h->flags & FX_BLOCK_SEALED) != s->sealed) {
+		n = -EBADMSG;
+		goto fail;
+	}
+	if (!tlen) {
+		tlen = fx_table_len(h->size);
+		if (!(*table = malloc(tlen)))
+			return -ENOMEM;
+		n = pread(fd, *table, tlen, sizeof(*h));
+		n = n < 0 ? -errno : n + (ssize_t)sizeof(*h);
+		if (n < 0)
+			goto fail;
+	}
+	if ((size_t)n != sizeof(*h) + tlen ||
 	    XXH3_64bits_withSeed(*table, tlen, s->seed) != h->table_sum) {
-		free(*table);
-		*table = NULL;
-		return n < 0 ? -errno : -EBADMSG;
+		n = -EBADMSG;
+		goto fail;
 	}
 	return 0;
+fail:
+	free(*table);
+	*table = NULL;
+	return (int)n;
 }
 
 /*
@@ -771,7 +791,7 @@ static int fx_block_check_file(const struct fx_store *s, const char *path, const
 
 	if (fd < 0)
 		return -errno;
-	err = fx_block_head(s, fd, id, &h, &table);
+	err = fx_block_head(s, fd, id, 0, &h, &table);
 	if (!err && (fstat(fd, &st) || (uint64_t)st.st_size != fx_file_len(h.size, s->sealed)))
 		err = -EBADMSG;
 	if (!err)
@@ -1055,7 +1075,7 @@ int fx_store_open(const struct fx_store_opts *o, struct fx_store **out, struct f
 	int ret;
 
 	if (o->block_size && (o->block_size < FX_STORE_BLOCK_MIN || o->block_size > FX_STORE_BLOCK_MAX ||
-			      o->block_size % FX_STORE_CHUNK)) {
+			      o->block_size % FX_STORE_BLOCK_MIN)) {
 		fx_diag_set(d, -FX_EBADOPT, "use a multiple of 64K between 64K and 64M, e.g. 1M",
 			    "block_size %u is not usable", o->block_size);
 		return -FX_EBADOPT;
@@ -1186,8 +1206,8 @@ ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uin
 		pthread_mutex_unlock(&s->lock);
 		return -ENOENT;
 	}
-	err = fx_block_head(s, fd, id, &h, &table);
-	if (!err && (h.size != size || h.table_sum != checksum))
+	err = fx_block_head(s, fd, id, size, &h, &table);
+	if (!err && h.table_sum != checksum)
 		err = -EBADMSG;
 	first = off / FX_STORE_CHUNK;
 	last = (uint32_t)((off + len - 1) / FX_STORE_CHUNK);

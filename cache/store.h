@@ -45,8 +45,8 @@
 #include "core/error.h"
 
 #define FX_STORE_KEY_LEN 32             /* cache_key_file: 32 random bytes */
-#define FX_STORE_CHUNK (64u * 1024)     /* bytes per checksummed chunk */
-#define FX_STORE_BLOCK_MIN FX_STORE_CHUNK
+#define FX_STORE_CHUNK (16u * 1024)     /* bytes per checksummed chunk: what a small read costs */
+#define FX_STORE_BLOCK_MIN (64u * 1024)
 #define FX_STORE_BLOCK_MAX (64u * 1024 * 1024)
 
 struct fx_store_opts {
