@@ -426,7 +426,7 @@ static int error_on_end(void *ctx, int which, const char *text, size_t len)
 
 void fx_s3_parse_error(const char *xml, size_t len, struct fx_s3_error *out)
 {
-	char root[8];
+	char root[40];
 
 	memset(out, 0, sizeof(*out));
 	if (xml && len)
@@ -458,7 +458,7 @@ int fx_s3_parse_upload_id(const char *xml, size_t len, char *out, size_t n)
 {
 	static const char *const paths[] = {"InitiateMultipartUploadResult/UploadId", NULL};
 	struct fx_xml_value v = {.found = false};
-	char root[8];
+	char root[40];
 	int rc = doc_run(paths, value_on_end, &v, false, xml, len, root, sizeof(root));
 
 	if (rc)

@@ -229,12 +229,12 @@ static void fx_run(struct fx_reader *r, struct fx_job *j)
 	fx_fetch(r, j);
 	pthread_mutex_lock(&r->lock);
 	r->st.fetches++;
-		if (j->result > 0)
-			r->st.fetched_bytes += (uint64_t)j->result;
-		else if (j->result == -ESTALE)
-			r->st.stale++;
-		else if (j->result < 0)
-			r->st.fetch_errors++;
+	if (j->result > 0)
+		r->st.fetched_bytes += (uint64_t)j->result;
+	else if (j->result == -ESTALE)
+		r->st.stale++;
+	else if (j->result < 0)
+		r->st.fetch_errors++;
 	j->state = FX_JOB_DONE;
 	fx_inflight_del(r, j);
 	if (j->waiters == 0)
@@ -254,7 +254,7 @@ static void fx_run_inline(struct fx_reader *r, struct fx_job *j)
 static void *fx_worker(void *arg)
 {
 	struct fx_reader *r = arg;
-	struct fx_job *j;
+	struct fx_job *j = NULL;
 
 	fx_log_set_request(0);
 	pthread_mutex_lock(&r->lock);
@@ -388,29 +388,43 @@ ssize_t fx_reader_read(struct fx_reader *r, const struct fx_object_ref *obj, uin
 		pthread_mutex_unlock(&r->lock);
 	}
 
-	/* Wait for the fetches, in order, copying each block's part. */
+	/* Copy each block's part as soon as its fetch is done, in any order: a
+	 * done job holds its buffer's budget until all its waiters let go, and
+	 * a waiter stuck on an earlier block could keep it forever. */
 	pthread_mutex_lock(&r->lock);
-	for (uint64_t i = first; i <= last; i++) {
-		struct fx_job *j = jobs[i - first];
-		uint64_t bstart = i * r->block_size;
-		uint64_t from = off > bstart ? off - bstart : 0;
-		uint64_t to = off + len - bstart < r->block_size ? off + len - bstart : r->block_size;
+	for (;;) {
+		bool pending = false, progress = false;
 
-		if (!j)
-			continue;
-		while (j->state != FX_JOB_DONE) {
-			if (r->nworkers == 0 && j->state == FX_JOB_QUEUED) {
-				fx_run_inline(r, j); /* not started (yet): fetch it here */
+		for (uint64_t i = first; i <= last; i++) {
+			struct fx_job *j = jobs[i - first];
+			uint64_t bstart = i * r->block_size;
+			uint64_t from = off > bstart ? off - bstart : 0;
+			uint64_t to = off + len - bstart < r->block_size ? off + len - bstart
+									 : r->block_size;
+
+			if (!j)
+				continue;
+			if (j->state != FX_JOB_DONE) {
+				if (r->nworkers == 0 && j->state == FX_JOB_QUEUED) {
+					fx_run_inline(r, j); /* not started: fetch it here */
+					progress = true;
+				}
+				pending = true;
 				continue;
 			}
-			pthread_cond_wait(&r->done, &r->lock);
+			if (j->result < 0 && ret == 0)
+				ret = j->result;
+			else if (j->result >= 0 && ret == 0)
+				memcpy((char *)buf + (bstart + from - off), j->data + from, to - from);
+			if (--j->waiters == 0)
+				fx_job_free(r, j);
+			jobs[i - first] = NULL;
+			progress = true;
 		}
-		if (j->result < 0 && ret == 0)
-			ret = j->result;
-		else if (j->result >= 0 && ret == 0)
-			memcpy((char *)buf + (bstart + from - off), j->data + from, to - from);
-		if (--j->waiters == 0)
-			fx_job_free(r, j);
+		if (!pending)
+			break;
+		if (!progress)
+			pthread_cond_wait(&r->done, &r->lock);
 	}
 	pthread_mutex_unlock(&r->lock);
 	if (jobs != stack)

@@ -116,6 +116,10 @@ struct fx_store {
 	size_t npending, pending_cap;
 	struct fx_store_stats st;
 	uint64_t tmp_seq;
+	/* Ids being written: a second insert of one returns at once, since two
+	 * sealed copies (different nonces) would not match one index entry. */
+	uint8_t (*writing)[FX_BLOCK_ID_LEN];
+	size_t nwriting, writing_cap;
 
 	pthread_t flusher;
 	bool flusher_started, stopping;
@@ -719,6 +723,42 @@ static int fx_env_open(struct fx_store *s)
 	return fx_mdb_errno(rc);
 }
 
+/* The seed of a block file left in the store, if one looks like ours. */
+static bool fx_seed_of_blocks(const struct fx_store *s, uint64_t *seed)
+{
+	char path[PATH_MAX + NAME_MAX + 2];
+	bool found = false;
+
+	for (int sub = 0; sub < 256 && !found; sub++) {
+		struct dirent *de;
+		DIR *dir;
+
+		snprintf(path, sizeof(path), "%s/blocks/%02x", s->dir, sub);
+		if (!(dir = opendir(path)))
+			continue;
+		while (!found && (de = readdir(dir))) {
+			struct fx_block_header h;
+			char file[2 * PATH_MAX];
+			int fd;
+
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
+			if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
+				continue;
+			if (pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+			    !memcmp(h.magic, FX_BLOCK_MAGIC, 4) && h.version == FX_BLOCK_VERSION &&
+			    h.chunk_size == FX_STORE_CHUNK) {
+				*seed = h.seed;
+				found = true;
+			}
+			close(fd);
+		}
+		closedir(dir);
+	}
+	return found;
+}
+
 /* Check or write the format record. @return 1 if the store must be
  * emptied first (format, block size or key changed), 0, or -errno. */
 static int fx_format(struct fx_store *s, bool tool)
@@ -766,7 +806,9 @@ static int fx_format(struct fx_store *s, bool tool)
 		mdb_txn_abort(txn);
 		return -ENOENT;
 	}
-	randombytes_buf(&want.seed, sizeof(want.seed));
+	/* A lost index keeps the blocks' seed, so they can be adopted. */
+	if (ret != 0 || !fx_seed_of_blocks(s, &want.seed))
+		randombytes_buf(&want.seed, sizeof(want.seed));
 	s->seed = want.seed;
 	v = (MDB_val){ sizeof(want), &want };
 	rc = mdb_drop(txn, s->dbi_blocks, 0);
@@ -963,6 +1005,7 @@ static void fx_store_free(struct fx_store *s)
 	}
 	free(s->table);
 	free(s->pending);
+	free(s->writing);
 	if (s->env)
 		mdb_env_close(s->env);
 	if (s->key)
@@ -1139,6 +1182,8 @@ void fx_store_block_id(const struct fx_store *s, const char *url, const char *ke
 	XXH3_128bits_update(&st, key, strlen(key) + 1);
 	XXH3_128bits_update(&st, version, strlen(version) + 1);
 	XXH3_128bits_update(&st, &index, sizeof(index));
+	/* Blocks of another block size hold other byte ranges under the same index. */
+	XXH3_128bits_update(&st, &s->block_size, sizeof(s->block_size));
 	h = XXH3_128bits_digest(&st);
 	XXH128_canonicalFromHash(&c, h);
 	memcpy(id, c.digest, FX_BLOCK_ID_LEN);
@@ -1270,6 +1315,37 @@ static int fx_write_file(const char *path, const void *data, size_t len)
 	return err;
 }
 
+static ssize_t fx_writing_find(const struct fx_store *s, const uint8_t *id)
+{
+	for (size_t i = 0; i < s->nwriting; i++)
+		if (!memcmp(s->writing[i], id, FX_BLOCK_ID_LEN))
+			return (ssize_t)i;
+	return -1;
+}
+
+static int fx_writing_add(struct fx_store *s, const uint8_t *id)
+{
+	if (s->nwriting == s->writing_cap) {
+		size_t cap = s->writing_cap ? s->writing_cap * 2 : 64;
+		void *w = realloc(s->writing, cap * sizeof(*s->writing));
+
+		if (!w)
+			return -ENOMEM;
+		s->writing = w;
+		s->writing_cap = cap;
+	}
+	memcpy(s->writing[s->nwriting++], id, FX_BLOCK_ID_LEN);
+	return 0;
+}
+
+static void fx_writing_del(struct fx_store *s, const uint8_t *id)
+{
+	ssize_t i = fx_writing_find(s, id);
+
+	if (i >= 0)
+		memcpy(s->writing[i], s->writing[--s->nwriting], FX_BLOCK_ID_LEN);
+}
+
 int fx_store_insert(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], const void *data, size_t len,
 		    uint32_t flags)
 {
@@ -1284,11 +1360,16 @@ int fx_store_insert(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], const
 		return -EINVAL;
 	flen = fx_file_len((uint32_t)len, s->sealed);
 	pthread_mutex_lock(&s->lock);
-	if (fx_find(s, id)) {
+	if (fx_find(s, id) || fx_writing_find(s, id) >= 0) {
 		pthread_mutex_unlock(&s->lock);
 		return 0;
 	}
+	if (fx_writing_add(s, id) < 0) {
+		pthread_mutex_unlock(&s->lock);
+		return -ENOMEM;
+	}
 	if (!fx_make_room(s, flen)) {
+		fx_writing_del(s, id);
 		s->st.skipped++;
 		pthread_mutex_unlock(&s->lock);
 		return -ENOSPC;
@@ -1322,9 +1403,8 @@ int fx_store_insert(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], const
 		err = -ENOMEM;
 	}
 	pthread_mutex_lock(&s->lock);
+	fx_writing_del(s, id);
 	if (err || fx_find(s, id)) {
-		/* Failed, or a concurrent insert of the same block won the race
-		 * (the file it renamed holds the same bytes). */
 		s->used -= flen;
 		free(e);
 		if (err == -ENOSPC || err == -EDQUOT)

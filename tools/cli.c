@@ -14,7 +14,9 @@
 #include "tools/cli.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdbool.h>
@@ -29,6 +31,7 @@
 
 #include "backends/backend.h"
 #include "backends/s3.h"
+#include "cache/store.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "fs/fs.h"
@@ -78,6 +81,7 @@ static void fx_print_help(FILE *f)
 		"  health      check a backend and a mount (arrives with F6)\n"
 		"  sync        copy between local paths and buckets (arrives with F6)\n"
 		"  config      print the resolved configuration: config print [--json]\n"
+		"  cache       check or empty a cache directory: cache verify|clear DIR\n"
 		"  completion  print a shell completion script: completion bash|zsh|fish\n\n"
 		"global options:\n"
 		"  -c, --config PATH  configuration file (default: $RUSTFX_CONFIG, ./rustfx.toml,\n"
@@ -460,6 +464,203 @@ static int fx_cmd_umount(int argc, char **argv)
 	return fx_fail(&d);
 }
 
+/* ------------------------------------------------------------ cache */
+
+static void fx_print_cache_help(FILE *f)
+{
+	fprintf(f,
+		"usage: rustfx cache verify|clear [--json] CACHE_DIR\n\n"
+		"CACHE_DIR is the cache_dir of a mount (every store below it is taken) or\n"
+		"one backend's store in it (the directory holding index.mdb).\n\n"
+		"  verify   read every cached block and check it against its checksums;\n"
+		"           bad blocks are dropped (they are fetched again when read).\n"
+		"           One line per store: blocks, bytes, corrupt blocks dropped,\n"
+		"           block files adopted into the index, stale entries dropped.\n"
+		"           Exit 0: nothing corrupt; 1: corrupt blocks found (and dropped).\n"
+		"  clear    remove every cached block and the index. Writes not yet\n"
+		"           uploaded (staging/) are never touched.\n\n"
+		"Both need the store unmounted: a store in use is refused (exit 1).\n"
+		"  --json   one JSON object per store, in an array\n");
+}
+
+/* Every store of @dir: @dir itself if it holds index.mdb, else each
+ * subdirectory that does. @return how many (malloc'd paths in *@out). */
+static int fx_cache_stores(const char *dir, char ***out)
+{
+	char path[PATH_MAX], **list = NULL;
+	struct dirent **names = NULL;
+	struct stat st;
+	int n, count = 0;
+
+	*out = NULL;
+	if ((size_t)snprintf(path, sizeof(path), "%s/index.mdb", dir) < sizeof(path) &&
+	    stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+		if (!(list = malloc(sizeof(*list))) || !(list[0] = strdup(dir))) {
+			free(list);
+			return -ENOMEM;
+		}
+		*out = list;
+		return 1;
+	}
+	if ((n = scandir(dir, &names, NULL, alphasort)) < 0)
+		return -errno;
+	list = calloc((size_t)n + 1, sizeof(*list));
+	for (int i = 0; i < n; i++) {
+		if (list && names[i]->d_name[0] != '.' &&
+		    (size_t)snprintf(path, sizeof(path), "%s/%s/index.mdb", dir, names[i]->d_name) <
+			    sizeof(path) &&
+		    stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+			path[strlen(path) - strlen("/index.mdb")] = '\0';
+			if ((list[count] = strdup(path)))
+				count++;
+		}
+		free(names[i]);
+	}
+	free(names);
+	if (!list)
+		return -ENOMEM;
+	*out = list;
+	return count;
+}
+
+/* Files under <@store>/staging: writes not yet uploaded. */
+static unsigned fx_staged_files(const char *store)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/staging", store);
+	if (!(d = opendir(path)))
+		return 0;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Add @store's result to @arr, or print its line. */
+static void fx_cache_report(const char *store, bool verify, const struct fx_store_report *r,
+			    json_t *arr)
+{
+	unsigned staged = fx_staged_files(store);
+	json_t *o;
+
+	if (arr) {
+		o = json_pack("{s:s, s:s, s:i}", "dir", store, "command",
+			      verify ? "verify" : "clear", "staged", (int)staged);
+		if (o && verify) {
+			json_object_set_new(o, "blocks", json_integer((json_int_t)r->blocks));
+			json_object_set_new(o, "bytes", json_integer((json_int_t)r->bytes));
+			json_object_set_new(o, "corrupt", json_integer((json_int_t)r->corrupt));
+			json_object_set_new(o, "adopted", json_integer((json_int_t)r->adopted));
+			json_object_set_new(o, "dropped", json_integer((json_int_t)r->dropped));
+		}
+		json_array_append_new(arr, o);
+	} else if (verify) {
+		printf("%s: %llu blocks, %llu bytes, %llu corrupt dropped, %llu adopted, "
+		       "%llu dropped entries\n",
+		       store, (unsigned long long)r->blocks, (unsigned long long)r->bytes,
+		       (unsigned long long)r->corrupt, (unsigned long long)r->adopted,
+		       (unsigned long long)r->dropped);
+	} else {
+		printf("%s: cleared (staging/ kept: %u unuploaded file%s)\n", store, staged,
+		       staged == 1 ? "" : "s");
+	}
+}
+
+/* Verify or clear one store and report it (to @arr when not NULL).
+ * @return 0, 1 if corrupt blocks were found, or -errno. */
+static int fx_cache_one(const char *store, bool verify, json_t *arr)
+{
+	struct fx_store_report r = { 0 };
+	struct fx_diag d = { 0 };
+	int ret = verify ? fx_store_verify(store, &r, &d) : fx_store_clear(store, &d);
+
+	if (ret == -EBUSY)
+		snprintf(d.hint, sizeof(d.hint), "unmount first (rustfx umount MOUNTPOINT), "
+						 "then run 'rustfx cache %s' again",
+			 verify ? "verify" : "clear");
+	if (ret < 0 && arr)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "dir", store, "error", d.msg,
+						     "hint", d.hint));
+	else if (ret < 0)
+		fx_diag_print(&d, stderr);
+	else
+		fx_cache_report(store, verify, &r, arr);
+	return ret < 0 ? ret : verify && r.corrupt ? 1 : 0;
+}
+
+static int fx_cmd_cache(const struct fx_cli *cli, int argc, char **argv)
+{
+	static const char usage[] = "usage: rustfx cache verify|clear [--json] CACHE_DIR";
+	struct fx_diag d = { 0 };
+	const char *dir = NULL;
+	bool json = cli->json, verify, corrupt = false;
+	json_t *arr = NULL;
+	char **stores;
+	int n, ret, fail = 0;
+
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fx_print_cache_help(stdout);
+			return 0;
+		}
+	if (argc < 2 || (strcmp(argv[1], "verify") && strcmp(argv[1], "clear")))
+		return fx_usage_error(usage, "unknown cache command '%s'", argc < 2 ? "" : argv[1]);
+	verify = strcmp(argv[1], "verify") == 0;
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else if (argv[i][0] == '-' || dir)
+			return fx_usage_error(usage, "unexpected argument '%s'", argv[i]);
+		else
+			dir = argv[i];
+	}
+	if (!dir)
+		return fx_usage_error(usage, "cache %s needs a cache directory", argv[1]);
+	if ((ret = fx_log_setup("warn", false, FX_LOG_STDERR, NULL, &d)) < 0)
+		return fx_fail(&d);
+	fx_log_bump(cli->verbose);
+
+	n = fx_cache_stores(dir, &stores);
+	if (n <= 0) {
+		fx_diag_set(&d, -FX_EUSAGE,
+			    "name a mount's cache_dir (default ~/.cache/rustfx) or a store in it",
+			    "%s is not a rustfx cache directory (%s)", dir,
+			    n < 0 ? fx_strerror(n) : "no index.mdb in it or its subdirectories");
+		ret = -FX_EUSAGE;
+		fx_diag_print(&d, stderr);
+		goto out_stores;
+	}
+	if (json && !(arr = json_array())) {
+		ret = -ENOMEM;
+		goto out_stores;
+	}
+	for (int i = 0; i < n; i++) {
+		ret = fx_cache_one(stores[i], verify, arr);
+		if (ret < 0 && !fail)
+			fail = ret;
+		corrupt |= ret == 1;
+	}
+	if (arr) {
+		json_dumpf(arr, stdout, JSON_INDENT(2));
+		putchar('\n');
+	}
+	ret = fail ? fail : 0;
+out_stores:
+	json_decref(arr);
+	for (int i = 0; i < n; i++)
+		free(stores[i]);
+	free(stores);
+	fx_log_shutdown();
+	if (ret < 0)
+		return fx_exit_code(ret);
+	return corrupt ? FX_EXIT_RECOVERABLE : FX_EXIT_OK;
+}
+
 /* ------------------------------------------------------------ the rest */
 
 static int fx_cmd_later(const char *cmd)
@@ -566,10 +767,13 @@ int fx_cli_main(int argc, char **argv)
 		return fx_cmd_config(&cli, argc, argv);
 	if (strcmp(cmd, "completion") == 0)
 		return fx_cmd_completion(argc, argv);
+	if (strcmp(cmd, "cache") == 0)
+		return fx_cmd_cache(&cli, argc, argv);
 	if (strcmp(cmd, "help") == 0) {
 		fx_print_help(stdout);
 		return 0;
 	}
-	return fx_usage_error("commands: mount umount health sync config completion; see 'rustfx --help'",
+	return fx_usage_error("commands: mount umount health sync config cache completion; see "
+			      "'rustfx --help'",
 			      "unknown command '%s'", cmd);
 }

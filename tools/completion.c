@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-#define FX_COMMANDS "mount umount health sync config completion"
+#define FX_COMMANDS "mount umount health sync config cache completion"
 #define FX_GLOBAL_OPTS "-c --config -v --verbose --json -h --help --version"
 
 static void fx_opt_word(void *arg, const struct fx_conf_key *k)
@@ -52,6 +52,7 @@ static void fx_bash(const struct fx_config *cfg, FILE *f)
 		   "    mount) COMPREPLY=($(compgen -W \"-f -o --help\" -- \"$cur\")); [[ \"$cur\" != -* ]] && COMPREPLY+=($(compgen -d -- \"$cur\"));;\n"
 		   "    umount) COMPREPLY=($(compgen -d -- \"$cur\"));;\n"
 		   "    config) COMPREPLY=($(compgen -W \"print --json\" -- \"$cur\"));;\n"
+		   "    cache) COMPREPLY=($(compgen -W \"verify clear --json --help\" -- \"$cur\")); [[ \"$cur\" != -* ]] && COMPREPLY+=($(compgen -d -- \"$cur\"));;\n"
 		   "    completion) COMPREPLY=($(compgen -W \"bash zsh fish\" -- \"$cur\"));;\n"
 		   "  esac\n"
 		   "}\n"
@@ -70,6 +71,7 @@ static void fx_zsh(const struct fx_config *cfg, FILE *f)
 		   "    'health:check a backend and a mount'\n"
 		   "    'sync:copy between local paths and buckets'\n"
 		   "    'config:print the resolved configuration'\n"
+		   "    'cache:check or empty a cache directory'\n"
 		   "    'completion:print a shell completion script'\n"
 		   "  )\n"
 		   "  mount_opts=(");
@@ -88,6 +90,7 @@ static void fx_zsh(const struct fx_config *cfg, FILE *f)
 		   "        mount) _arguments '-f[stay in the foreground]' '*-o[mount options]:option:_values -s , option $mount_opts' '1:url:' '2:mount point:_files -/';;\n"
 		   "        umount) _files -/;;\n"
 		   "        config) _values 'config command' print --json;;\n"
+		   "        cache) _arguments '--json[machine-readable output]' '1:cache command:(verify clear)' '2:cache directory:_files -/';;\n"
 		   "        completion) _values 'shell' bash zsh fish;;\n"
 		   "      esac;;\n"
 		   "  esac\n"
@@ -108,10 +111,12 @@ static void fx_fish(const struct fx_config *cfg, FILE *f)
 		   "complete -c rustfx -n '__fish_use_subcommand' -a health -d 'check a backend and a mount'\n"
 		   "complete -c rustfx -n '__fish_use_subcommand' -a sync -d 'copy between paths and buckets'\n"
 		   "complete -c rustfx -n '__fish_use_subcommand' -a config -d 'print the resolved configuration'\n"
+		   "complete -c rustfx -n '__fish_use_subcommand' -a cache -d 'check or empty a cache directory'\n"
 		   "complete -c rustfx -n '__fish_use_subcommand' -a completion -d 'print a completion script'\n"
 		   "complete -c rustfx -n '__fish_seen_subcommand_from mount' -s f -d 'stay in the foreground'\n"
 		   "complete -c rustfx -n '__fish_seen_subcommand_from mount umount' -F\n"
 		   "complete -c rustfx -n '__fish_seen_subcommand_from config' -a 'print --json'\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from cache' -a 'verify clear --json' -F\n"
 		   "complete -c rustfx -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'\n");
 	fx_config_each_key(cfg, fx_fish_opt, f);
 }
