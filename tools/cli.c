@@ -82,6 +82,7 @@ static void fx_print_help(FILE *f)
 		"  sync        copy between local paths and buckets (arrives with F6)\n"
 		"  config      print the resolved configuration: config print [--json]\n"
 		"  cache       check or empty a cache directory: cache verify|clear DIR\n"
+		"  stats       a mount's cache and request counters: stats [--json] MOUNTPOINT\n"
 		"  completion  print a shell completion script: completion bash|zsh|fish\n\n"
 		"global options:\n"
 		"  -c, --config PATH  configuration file (default: $RUSTFX_CONFIG, ./rustfx.toml,\n"
@@ -593,6 +594,99 @@ static int fx_cache_one(const char *store, bool verify, json_t *arr)
 	return ret < 0 ? ret : verify && r.corrupt ? 1 : 0;
 }
 
+/* The latency below which @q of the calls in @hist (FX_LATENCY_BUCKETS
+ * buckets named "<N") finished, in microseconds; 0 without calls. */
+static unsigned long long fx_quantile_us(json_t *hist, double q)
+{
+	unsigned long long total = 0, seen = 0, bound = 0;
+	const char *name;
+	json_t *n;
+
+	json_object_foreach(hist, name, n)
+		total += (unsigned long long)json_integer_value(n);
+	json_object_foreach(hist, name, n) {
+		seen += (unsigned long long)json_integer_value(n);
+		bound = strtoull(name + (name[0] == '<' ? 1 : 2), NULL, 10);
+		if (seen >= q * (double)total)
+			break;
+	}
+	return total ? bound : 0;
+}
+
+/* rustfx stats MOUNTPOINT: MOUNTPOINT/<control_dir>/stats, as it is
+ * (--json) or summed up for people. */
+static int fx_cmd_stats(const struct fx_cli *cli, int argc, char **argv)
+{
+	static const char usage[] = "usage: rustfx stats [--json] MOUNTPOINT";
+	const char *mnt = NULL, *ctl = ".rustfx", *name;
+	bool json = cli->json;
+	char path[PATH_MAX];
+	json_error_t jerr;
+	json_t *root, *c, *p, *f, *req, *op;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("%s\n\nReads MOUNTPOINT/.rustfx/stats of a running mount (see control_dir).\n",
+			       usage);
+			return 0;
+		} else if (!mnt && argv[i][0] != '-')
+			mnt = argv[i];
+		else
+			return fx_usage_error(usage, "unexpected argument '%s'", argv[i]);
+	}
+	if (!mnt)
+		return fx_usage_error(usage, "stats needs a mount point%s", "");
+	if (getenv("FX_STATS_CONTROL_DIR")) /* for mounts with another control_dir */
+		ctl = getenv("FX_STATS_CONTROL_DIR");
+	snprintf(path, sizeof(path), "%s/%s/stats", mnt, ctl);
+	root = json_load_file(path, 0, &jerr);
+	if (!root) {
+		struct fx_diag d = { 0 };
+
+		fx_diag_set(&d, -FX_EMOUNTPOINT,
+			    "is it a rustfx mount point, mounted without nostats?",
+			    "cannot read %s (%s)", path, jerr.text);
+		return fx_fail(&d);
+	}
+	if (json) {
+		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		putchar('\n');
+		json_decref(root);
+		return 0;
+	}
+	c = json_object_get(root, "cache");
+	p = json_object_get(root, "prefetch");
+	f = json_object_get(root, "fetch");
+	req = json_object_get(root, "requests");
+#define I(o, k) ((long long)json_integer_value(json_object_get(o, k)))
+	printf("%s, up %llds\n", json_string_value(json_object_get(root, "backend")),
+	       I(root, "uptime_s"));
+	printf("cache     %lld blocks, %.1f of %.1f MiB; hit ratio %.2f (%lld hits, %lld misses)\n",
+	       I(c, "blocks"), I(c, "bytes") / 1048576.0, I(c, "capacity") / 1048576.0,
+	       json_real_value(json_object_get(c, "hit_ratio")), I(c, "hits"), I(c, "misses"));
+	printf("bytes     %.1f MiB from the cache, %.1f MiB from the backend\n",
+	       I(c, "bytes_from_cache") / 1048576.0, I(f, "bytes_from_backend") / 1048576.0);
+	printf("prefetch  %lld issued, %lld used, %lld wasted, accuracy %.2f\n", I(p, "issued"),
+	       I(p, "used"), I(p, "wasted"), json_real_value(json_object_get(p, "accuracy")));
+	printf("evictions %lld; checksum failures %lld; fetch memory peak %.1f of %.1f MiB\n",
+	       I(c, "evictions"), I(c, "checksum_failures"), I(f, "memory_peak") / 1048576.0,
+	       I(f, "memory_limit") / 1048576.0);
+	printf("%-10s %10s %8s %10s %10s\n", "request", "calls", "errors", "p50 us", "p99 us");
+	json_object_foreach(req, name, op) {
+		json_t *hist = json_object_get(op, "latency_us");
+
+		if (!I(op, "calls"))
+			continue;
+		printf("%-10s %10lld %8lld %10llu %10llu\n", name, I(op, "calls"), I(op, "errors"),
+		       fx_quantile_us(hist, 0.5), fx_quantile_us(hist, 0.99));
+	}
+#undef I
+	json_decref(root);
+	return 0;
+}
+
 static int fx_cmd_cache(const struct fx_cli *cli, int argc, char **argv)
 {
 	static const char usage[] = "usage: rustfx cache verify|clear [--json] CACHE_DIR";
@@ -769,11 +863,13 @@ int fx_cli_main(int argc, char **argv)
 		return fx_cmd_completion(argc, argv);
 	if (strcmp(cmd, "cache") == 0)
 		return fx_cmd_cache(&cli, argc, argv);
+	if (strcmp(cmd, "stats") == 0)
+		return fx_cmd_stats(&cli, argc, argv);
 	if (strcmp(cmd, "help") == 0) {
 		fx_print_help(stdout);
 		return 0;
 	}
-	return fx_usage_error("commands: mount umount health sync config cache completion; see "
+	return fx_usage_error("commands: mount umount health sync config cache stats completion; see "
 			      "'rustfx --help'",
 			      "unknown command '%s'", cmd);
 }

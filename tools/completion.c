@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-#define FX_COMMANDS "mount umount health sync config cache completion"
+#define FX_COMMANDS "mount umount health sync config cache stats completion"
 #define FX_GLOBAL_OPTS "-c --config -v --verbose --json -h --help --version"
 
 static void fx_opt_word(void *arg, const struct fx_conf_key *k)

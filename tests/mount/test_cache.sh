@@ -111,6 +111,13 @@ fx_eq "after a remount no block is fetched from the backend" 0 \
 fx_ok "the blocks came from the cache" test "$(stat_of "$MNT" cache.bytes_from_cache)" -ge $((20 * MB))
 fx_same_text "no block file was written again or added" "$before" \
 	"$(find "$STORE/blocks" -type f -printf '%p %s %T@\n' | LC_ALL=C sort)"
+fx_match "rustfx stats MOUNTPOINT sums the counters up" "$("$RUSTFX_BIN" stats "$MNT" 2>&1)" \
+	'^cache .* hit ratio 1\.00'
+fx_eq "rustfx stats --json gives the stats file's document" \
+	"$(stat_of "$MNT" cache.hits)" \
+	"$("$RUSTFX_BIN" stats --json "$MNT" | python3 -c 'import json,sys; print(json.load(sys.stdin)["cache"]["hits"])')"
+fx_run "$RUSTFX_BIN" stats "$FX_TMP"
+fx_eq "rustfx stats of a directory that is no mount fails as bad input" 2 "$FX_RC"
 fx_umount "$MNT"
 
 # ------------------------------------------------ (b) a corrupted block
