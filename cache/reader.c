@@ -35,6 +35,7 @@ struct fx_job {
 	uint8_t *data;
 	unsigned waiters;
 	bool charged;
+	bool inserting; /* done, its block being stored: the worker frees it after */
 	struct fx_job *prev, *next; /* queue of its priority */
 	struct fx_job *hnext;       /* in-flight table */
 };
@@ -207,22 +208,24 @@ static void fx_fetch(struct fx_reader *r, struct fx_job *j)
 		n = fx_backend_get_version(r->backend, j->key, j->version, j->off, j->data, j->len);
 	if (n >= 0 && (size_t)n < j->len)
 		n = -ESTALE; /* shorter than the version we were told of: it changed */
-	if (n == (ssize_t)j->len && j->len) {
-		int err = fx_store_insert(r->store, j->id, j->data, j->len,
-					  j->prio == FX_FETCH_DEMAND ? 0 : FX_CB_PREFETCHED);
-
-		if (err < 0 && err != -ENOSPC && fx_log_first_time("cache-insert"))
-			fx_warn("cannot store blocks in the cache (%s); reading uncached",
-				fx_strerror(err));
-	}
 	if (n < 0 && n != -ESTALE && j->prio == FX_FETCH_DEMAND)
 		fx_debug("fetching %s at %llu failed: %s", j->key, (unsigned long long)j->off,
 			 fx_strerror((int)n));
 	j->result = n;
 }
 
-/* Fetch the running @j and publish its result (r->lock held; dropped
- * during the fetch). */
+static void fx_insert(struct fx_reader *r, struct fx_job *j)
+{
+	int err = fx_store_insert(r->store, j->id, j->data, j->len,
+				  j->prio == FX_FETCH_DEMAND ? 0 : FX_CB_PREFETCHED);
+
+	if (err < 0 && err != -ENOSPC && fx_log_first_time("cache-insert"))
+		fx_warn("cannot store blocks in the cache (%s); reading uncached", fx_strerror(err));
+}
+
+/* Fetch the running @j, hand its bytes to the readers waiting for it, then
+ * store the block (r->lock held; dropped during I/O). Until stored, the job
+ * stays in flight, so a reader arriving meanwhile copies it too. */
 static void fx_run(struct fx_reader *r, struct fx_job *j)
 {
 	pthread_mutex_unlock(&r->lock);
@@ -236,11 +239,18 @@ static void fx_run(struct fx_reader *r, struct fx_job *j)
 	else if (j->result < 0)
 		r->st.fetch_errors++;
 	j->state = FX_JOB_DONE;
+	if (j->waiters)
+		pthread_cond_broadcast(&r->done);
+	if (j->result == (ssize_t)j->len && j->len) {
+		j->inserting = true;
+		pthread_mutex_unlock(&r->lock);
+		fx_insert(r, j);
+		pthread_mutex_lock(&r->lock);
+		j->inserting = false;
+	}
 	fx_inflight_del(r, j);
 	if (j->waiters == 0)
 		fx_job_free(r, j);
-	else
-		pthread_cond_broadcast(&r->done);
 }
 
 /* A reader runs its own queued @j (r->lock held): no worker is started. */
@@ -416,7 +426,7 @@ ssize_t fx_reader_read(struct fx_reader *r, const struct fx_object_ref *obj, uin
 				ret = j->result;
 			else if (j->result >= 0 && ret == 0)
 				memcpy((char *)buf + (bstart + from - off), j->data + from, to - from);
-			if (--j->waiters == 0)
+			if (--j->waiters == 0 && !j->inserting)
 				fx_job_free(r, j);
 			jobs[i - first] = NULL;
 			progress = true;
