@@ -440,9 +440,12 @@ int fx_backend_put(struct fx_backend *b, const char *key, int fd, uint64_t size,
 		err = -EINVAL;
 	if (!err)
 		err = fx_fault(b, FX_OP_PUT);
-	return err ? err
-		   : (int)fx_timed(b, FX_OP_PUT, fx_mono_us(),
-				   b->ops->put(b->state, key, fd, size, meta, out));
+	if (err)
+		return err;
+	err = (int)fx_timed(b, FX_OP_PUT, fx_mono_us(), b->ops->put(b->state, key, fd, size, meta, out));
+	if (!err)
+		__atomic_fetch_add(&b->bytes[FX_OP_PUT], size, __ATOMIC_RELAXED);
+	return err;
 }
 
 int fx_backend_delete(struct fx_backend *b, const char *key)

@@ -45,7 +45,11 @@
 #define FX_BLOCK_VERSION 1
 #define FX_BLOCK_SEALED 0x1u
 #define FX_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
-#define FX_MAP_SIZE (256ull << 20) /* grown on MDB_MAP_FULL */
+/* LMDB may only resize its map while no transaction of the process is
+ * open, which a mount with many readers cannot promise: the map is sized
+ * once, generously (the file stays sparse): about ten million blocks, or
+ * millions of remembered objects. */
+#define FX_MAP_SIZE (4ull << 30)
 #define FX_FLUSH_MS 1000
 
 /* "meta"/"format": what every block and record of this store depends on. */
@@ -543,48 +547,38 @@ static bool fx_make_room(struct fx_store *s, uint64_t need)
 
 static int fx_index_txn(struct fx_store *s, unsigned flags, MDB_txn **txn)
 {
-	int rc = mdb_txn_begin(s->env, NULL, flags, txn);
-
-	if (rc == MDB_MAP_RESIZED) {
-		mdb_env_set_mapsize(s->env, 0);
-		rc = mdb_txn_begin(s->env, NULL, flags, txn);
-	}
-	return fx_mdb_errno(rc);
+	return fx_mdb_errno(mdb_txn_begin(s->env, NULL, flags, txn));
 }
 
-/* Apply @n updates in one transaction, growing the map once if full. */
+/* Commit @txn, or abort it when @rc says a step failed. @return 0 or -errno
+ * (-ENOSPC when the map is full). */
+static int fx_index_end(MDB_txn *txn, int rc)
+{
+	if (rc) {
+		mdb_txn_abort(txn);
+		return fx_mdb_errno(rc);
+	}
+	return fx_mdb_errno(mdb_txn_commit(txn));
+}
+
+/* Apply @n updates in one transaction. */
 static int fx_index_apply(struct fx_store *s, const struct fx_pending *p, size_t n)
 {
-	for (int attempt = 0; attempt < 4; attempt++) {
-		MDB_txn *txn;
-		int rc = fx_index_txn(s, 0, &txn);
+	MDB_txn *txn;
+	int rc = fx_index_txn(s, 0, &txn);
 
-		if (rc < 0)
-			return rc;
-		for (size_t i = 0; i < n && !rc; i++) {
-			MDB_val k = { FX_BLOCK_ID_LEN, (void *)p[i].id };
-			MDB_val v = { sizeof(p[i].rec), (void *)&p[i].rec };
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		MDB_val k = { FX_BLOCK_ID_LEN, (void *)p[i].id };
+		MDB_val v = { sizeof(p[i].rec), (void *)&p[i].rec };
 
-			rc = p[i].del ? mdb_del(txn, s->dbi_blocks, &k, NULL)
-				      : mdb_put(txn, s->dbi_blocks, &k, &v, 0);
-			if (rc == MDB_NOTFOUND)
-				rc = 0;
-		}
-		if (!rc)
-			return fx_mdb_errno(mdb_txn_commit(txn));
-		mdb_txn_abort(txn);
-		if (rc != MDB_MAP_FULL)
-			return fx_mdb_errno(rc);
-		{
-			MDB_envinfo info;
-
-			mdb_env_info(s->env, &info);
-			if (mdb_env_set_mapsize(s->env, info.me_mapsize * 2))
-				return -ENOSPC;
-			fx_info("cache index grown to %zu MiB", info.me_mapsize * 2 >> 20);
-		}
+		rc = p[i].del ? mdb_del(txn, s->dbi_blocks, &k, NULL)
+			      : mdb_put(txn, s->dbi_blocks, &k, &v, 0);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
 	}
-	return -ENOSPC;
+	return fx_index_end(txn, rc);
 }
 
 /* Commit what is pending, and atime/count changes of hit blocks. */
@@ -818,8 +812,8 @@ static int fx_format(struct fx_store *s, bool tool)
 		rc = mdb_drop(txn, s->dbi_attrs, 0);
 	if (!rc)
 		rc = mdb_put(txn, s->dbi_meta, &k, &v, 0);
-	rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
-	return rc ? fx_mdb_errno(rc) : ret;
+	rc = fx_index_end(txn, rc);
+	return rc < 0 ? rc : ret;
 }
 
 /* Read a whole block file and check it; fills @rec. @return 0 or -EBADMSG. */
@@ -1503,21 +1497,8 @@ int fx_store_object_version(struct fx_store *s, const char *url, const char *key
 		memcpy(rec, &size, sizeof(size));
 		memcpy(rec + sizeof(size), version, vlen);
 		v = (MDB_val){ sizeof(uint64_t) + vlen, rec };
-		for (int attempt = 0; attempt < 2; attempt++) {
-			if ((rc = fx_index_txn(s, 0, &txn)) < 0)
-				break;
-			rc = mdb_put(txn, s->dbi_objects, &k, &v, 0);
-			rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
-			if (rc != MDB_MAP_FULL) {
-				rc = fx_mdb_errno(rc);
-				break;
-			}
-			MDB_envinfo info;
-
-			mdb_env_info(s->env, &info);
-			mdb_env_set_mapsize(s->env, info.me_mapsize * 2);
-			rc = -ENOSPC;
-		}
+		if ((rc = fx_index_txn(s, 0, &txn)) == 0)
+			rc = fx_index_end(txn, mdb_put(txn, s->dbi_objects, &k, &v, 0));
 		free(rec);
 	}
 	return rc;
@@ -1565,30 +1546,27 @@ int fx_store_attrs_put(struct fx_store *s, const struct fx_store_attrs *recs, si
 
 	if (!n)
 		return 0;
-	for (int attempt = 0; attempt < 3; attempt++) {
-		if ((rc = fx_index_txn(s, 0, &txn)) < 0)
-			return rc;
-		for (size_t i = 0; i < n && !rc; i++) {
-			size_t len;
-			char *val = recs[i].key[0] ? fx_attrs_encode(&recs[i], &len) : NULL;
-			MDB_val k = fx_attrs_key(recs[i].key), v = { len, val };
+	if ((rc = fx_index_txn(s, 0, &txn)) < 0)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		size_t len;
+		char *val = recs[i].key[0] ? fx_attrs_encode(&recs[i], &len) : NULL;
+		MDB_val k = fx_attrs_key(recs[i].key), v = { len, val };
 
-			if (!val)
-				continue; /* the root, or ENOMEM: only a missed cache entry */
-			rc = len < 4096 && k.mv_size <= (size_t)mdb_env_get_maxkeysize(s->env)
-				     ? mdb_put(txn, s->dbi_attrs, &k, &v, 0)
-				     : 0;
-			free(val);
-		}
-		rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
-		if (rc != MDB_MAP_FULL)
-			return fx_mdb_errno(rc);
-		MDB_envinfo info;
-
-		mdb_env_info(s->env, &info);
-		mdb_env_set_mapsize(s->env, info.me_mapsize * 2);
+		if (!val)
+			continue; /* the root, or ENOMEM: only a missed cache entry */
+		rc = len < 4096 && k.mv_size <= (size_t)mdb_env_get_maxkeysize(s->env)
+			     ? mdb_put(txn, s->dbi_attrs, &k, &v, 0)
+			     : 0;
+		free(val);
 	}
-	return -ENOSPC;
+	if ((rc = fx_index_end(txn, rc)) != -ENOSPC)
+		return rc;
+	/* Full: what is remembered is only a shortcut, so start it afresh. */
+	fx_warn("cache index full: forgetting the remembered object metadata");
+	if ((rc = fx_index_txn(s, 0, &txn)) < 0)
+		return rc;
+	return fx_index_end(txn, mdb_drop(txn, s->dbi_attrs, 0));
 }
 
 void fx_store_attrs_forget(struct fx_store *s, const char *key)

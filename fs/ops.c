@@ -327,21 +327,26 @@ static void fx_entry_of(struct fx_fs *fs, struct fx_inode *in, struct fuse_entry
 	e->entry_timeout = fs->opt.entry_timeout;
 }
 
-/* Refresh @in's attributes from the backend when they are stale. */
-static int fx_refresh(struct fx_fs *fs, struct fx_inode *in)
+/*
+ * Refresh @in's attributes from the backend when they are stale, or with
+ * @now whatever their age and even while the file is open (a reader that
+ * met -ESTALE must learn the new ETag). A staged inode keeps its own.
+ * @return 0, -ENOENT if the object is gone or changed type, or -errno.
+ */
+static int fx_refresh(struct fx_fs *fs, struct fx_inode *in, bool now)
 {
 	char key[FX_KEY_BUF], etag[FX_ETAG_MAX];
 	struct fx_meta meta = { 0 };
 	struct stat st;
-	bool fresh;
+	bool skip, changed;
 	int ret;
 
 	if (in->ino == FX_ROOT_INO)
 		return 0;
 	pthread_mutex_lock(&in->lock);
-	fresh = fx_staged(in) || !in->remote || fx_now() < in->attr_expiry;
+	skip = fx_staged(in) || !in->remote || (!now && fx_now() < in->attr_expiry);
 	pthread_mutex_unlock(&in->lock);
-	if (fresh)
+	if (skip)
 		return 0;
 	if ((ret = fx_key(fs, in, key)) < 0)
 		return ret;
@@ -350,11 +355,12 @@ static int fx_refresh(struct fx_fs *fs, struct fx_inode *in)
 		ret = -ENOENT; /* replaced by another type: the kernel must look it up again */
 	if (ret == 0) {
 		pthread_mutex_lock(&in->lock);
-		bool changed = in->etag[0] && strcmp(in->etag, etag);
+		changed = in->etag[0] && strcmp(in->etag, etag);
 		pthread_mutex_unlock(&in->lock);
-		fx_inode_set_attr(fs, in, &st, &meta, etag, false);
-		/* The kernel may hold pages of the old bytes for open files. */
-		if (changed && S_ISREG(st.st_mode) && fs->se)
+		fx_inode_set_attr(fs, in, &st, &meta, etag, now);
+		/* The kernel may hold pages of the old bytes for open files. Not
+		 * from a read (@now): invalidating waits for the pages it locks. */
+		if (changed && !now && S_ISREG(st.st_mode) && fs->se)
 			fuse_lowlevel_notify_inval_inode(fs->se, in->ino, 0, 0);
 	}
 	fx_meta_clear(&meta);
@@ -370,28 +376,6 @@ static void fx_version_of(const struct fx_inode *in, char *buf, size_t n)
 	else
 		snprintf(buf, n, "%lld:%lld.%09ld", (long long)in->st.st_size,
 			 (long long)in->st.st_mtim.tv_sec, in->st.st_mtim.tv_nsec);
-}
-
-/* Learn @in's object's current attributes and ETag even while it is open
- * (fx_refresh leaves busy inodes alone); a staged inode keeps its own. */
-static int fx_reprobe(struct fx_fs *fs, struct fx_inode *in)
-{
-	char key[FX_KEY_BUF], etag[FX_ETAG_MAX];
-	struct fx_meta meta = { 0 };
-	struct stat st;
-	int ret = fx_key(fs, in, key);
-
-	if (ret == 0)
-		ret = fx_probe(fs, key, &st, &meta, etag);
-	if (ret == 0 && (st.st_mode & S_IFMT) != (in->st.st_mode & S_IFMT))
-		ret = -ESTALE;
-	pthread_mutex_lock(&in->lock);
-	bool staged = fx_staged(in);
-	pthread_mutex_unlock(&in->lock);
-	if (ret == 0 && !staged)
-		fx_inode_set_attr(fs, in, &st, &meta, etag, true);
-	fx_meta_clear(&meta);
-	return ret;
 }
 
 /* Tell the cache which version of @in readers will see now, so blocks of
@@ -732,7 +716,7 @@ static void fx_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	ret = fx_refresh(fs, in);
+	ret = fx_refresh(fs, in, false);
 	pthread_mutex_lock(&in->lock);
 	st = in->st;
 	pthread_mutex_unlock(&in->lock);
@@ -760,7 +744,7 @@ static int do_setattr(struct fx_fs *fs, struct fx_inode *in, const struct stat *
 
 	if (fs->opt.ro)
 		return -EROFS;
-	if ((ret = fx_refresh(fs, in)) < 0)
+	if ((ret = fx_refresh(fs, in, false)) < 0)
 		return ret;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if (S_ISDIR(in->st.st_mode))
@@ -1705,7 +1689,7 @@ static void fx_op_readlink(fuse_req_t req, fuse_ino_t ino)
 	ssize_t n = -ESTALE;
 	off_t size = 0;
 
-	if (in && (n = fx_refresh(fs, in)) == 0) {
+	if (in && (n = fx_refresh(fs, in, false)) == 0) {
 		pthread_mutex_lock(&in->lock);
 		size = in->st.st_size;
 		pthread_mutex_unlock(&in->lock);
@@ -1789,13 +1773,13 @@ static int do_open(struct fx_fs *fs, struct fx_inode *in, int flags, bool *keep_
 
 	if (writing && fs->opt.ro)
 		return -EROFS;
-	if ((ret = fx_refresh(fs, in)) < 0)
+	if ((ret = fx_refresh(fs, in, false)) < 0)
 		return ret;
 	pthread_mutex_lock(&in->lock);
 	bool cached_read = !fx_staged(in) && in->remote && !(flags & O_TRUNC);
 	bool know_version = in->etag[0] != '\0';
 	pthread_mutex_unlock(&in->lock);
-	if (cached_read && !know_version && (ret = fx_reprobe(fs, in)) < 0)
+	if (cached_read && !know_version && (ret = fx_refresh(fs, in, true)) < 0)
 		return ret;
 	if (cached_read)
 		fx_cache_note_version(fs, in);
@@ -1917,7 +1901,7 @@ static ssize_t do_read_cached(struct fx_fs *fs, struct fx_file *f, uint64_t off,
 		if (n != -ESTALE)
 			break;
 		fx_info("%s changed in the bucket while open: reading its new version", key);
-		if ((n = fx_reprobe(fs, in)) < 0)
+		if ((n = fx_refresh(fs, in, true)) < 0)
 			return n == -ENOENT ? -ESTALE : n;
 		fx_cache_note_version(fs, in);
 		n = -EIO;
@@ -2136,7 +2120,7 @@ static void fx_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, con
 	else if (size > FX_XATTR_VALUE_MAX)
 		ret = -E2BIG;
 	else
-		ret = fx_refresh(fs, in);
+		ret = fx_refresh(fs, in, false);
 	if (ret == 0) {
 		size_t b64_len = sodium_base64_ENCODED_LEN(size, sodium_base64_VARIANT_ORIGINAL);
 
@@ -2186,7 +2170,7 @@ static void fx_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	if (!fx_xattr_user(name) || (ret = fx_refresh(fs, in)) < 0) {
+	if (!fx_xattr_user(name) || (ret = fx_refresh(fs, in, false)) < 0) {
 		fx_itable_put(fs->inodes, in);
 		fuse_reply_err(req, ret < 0 ? -ret : ENODATA);
 		return;
@@ -2240,7 +2224,7 @@ static void fx_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	ret = fx_refresh(fs, in);
+	ret = fx_refresh(fs, in, false);
 	pthread_mutex_lock(&in->lock);
 	obj = fx_xattrs_load(in);
 	pthread_mutex_unlock(&in->lock);
@@ -2291,7 +2275,7 @@ static void fx_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	else if (!fx_xattr_user(name))
 		ret = -ENODATA;
 	else
-		ret = fx_refresh(fs, in);
+		ret = fx_refresh(fs, in, false);
 	if (ret == 0) {
 		pthread_mutex_lock(&in->lock);
 		obj = fx_xattrs_load(in);

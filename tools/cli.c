@@ -618,17 +618,21 @@ static unsigned long long fx_quantile_us(json_t *hist, double q)
 static int fx_cmd_stats(const struct fx_cli *cli, int argc, char **argv)
 {
 	static const char usage[] = "usage: rustfx stats [--json] MOUNTPOINT";
-	const char *mnt = NULL, *ctl = ".rustfx", *name;
+	const char *mnt = NULL, *name;
+	struct fx_config *cfg = NULL;
+	struct fx_diag d = { 0 };
 	bool json = cli->json;
 	char path[PATH_MAX];
 	json_error_t jerr;
 	json_t *root, *c, *p, *f, *req, *op;
+	int ret;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			json = true;
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("%s\n\nReads MOUNTPOINT/.rustfx/stats of a running mount (see control_dir).\n",
+			printf("%s\n\nReads MOUNTPOINT/CONTROL_DIR/stats of a running mount; control_dir\n"
+			       "comes from the configuration ([mount] control_dir, default .rustfx).\n",
 			       usage);
 			return 0;
 		} else if (!mnt && argv[i][0] != '-')
@@ -638,13 +642,12 @@ static int fx_cmd_stats(const struct fx_cli *cli, int argc, char **argv)
 	}
 	if (!mnt)
 		return fx_usage_error(usage, "stats needs a mount point%s", "");
-	if (getenv("FX_STATS_CONTROL_DIR")) /* for mounts with another control_dir */
-		ctl = getenv("FX_STATS_CONTROL_DIR");
-	snprintf(path, sizeof(path), "%s/%s/stats", mnt, ctl);
+	if ((ret = fx_load_config(cli, NULL, &cfg, &d)) < 0)
+		return fx_fail(&d);
+	snprintf(path, sizeof(path), "%s/%s/stats", mnt, fx_config_str(cfg, "mount.control_dir"));
+	fx_config_free(cfg);
 	root = json_load_file(path, 0, &jerr);
 	if (!root) {
-		struct fx_diag d = { 0 };
-
 		fx_diag_set(&d, -FX_EMOUNTPOINT,
 			    "is it a rustfx mount point, mounted without nostats?",
 			    "cannot read %s (%s)", path, jerr.text);

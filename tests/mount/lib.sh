@@ -40,8 +40,6 @@ FX_SIGDFL=()
 # shellcheck disable=SC2054 # the comma is part of one argument
 if env --default-signal=INT true 2>/dev/null; then FX_SIGDFL=(env --default-signal=INT,QUIT); fi
 
-FX_PASSED=0
-FX_FAILED=0
 FX_TMP=""        # scratch root of this test run
 FX_MOUNTS=()     # mount points to unmount on exit
 FX_DAEMONS=()    # pids of foreground (-f) mounts started in the background
@@ -55,23 +53,8 @@ FX_S3_OPTS=""    # S3 mode: the -o options that point a mount at the server
 
 # ------------------------------------------------------------------ output
 
-fx_log() { printf '# %s\n' "$*"; }
-
-fx_pass() {
-	FX_PASSED=$((FX_PASSED + 1))
-	printf 'ok   %s\n' "$1"
-}
-
-# fx_fail DESCRIPTION [CONTEXT...]: every context line is indented under it.
-fx_fail() {
-	FX_FAILED=$((FX_FAILED + 1))
-	printf 'FAIL %s\n' "$1"
-	shift
-	local line
-	for line in "$@"; do
-		printf '%s\n' "$line" | sed 's/^/       | /'
-	done
-}
+# shellcheck source=../report.sh
+. "$FX_LIB_DIR/../report.sh"
 
 # fx_skip DESCRIPTION REASON: a check that cannot run here, said out loud.
 fx_skip() {
@@ -82,8 +65,7 @@ fx_skip() {
 # Print the closing line and leave; the EXIT trap cleans up.
 fx_finish() {
 	if [ "$FX_SKIPPED" -gt 0 ]; then fx_log "$FX_SKIPPED checks skipped (see the skip: lines)"; fi
-	printf '%d passed, %d failed\n' "$FX_PASSED" "$FX_FAILED"
-	if [ "$FX_FAILED" -gt 0 ]; then exit 1; fi
+	fx_report || exit 1
 	exit 0
 }
 

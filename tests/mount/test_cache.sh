@@ -119,6 +119,12 @@ fx_eq "rustfx stats --json gives the stats file's document" \
 fx_run "$RUSTFX_BIN" stats "$FX_TMP"
 fx_eq "rustfx stats of a directory that is no mount fails as bad input" 2 "$FX_RC"
 fx_umount "$MNT"
+fx_mount "$BUCKET" "$MNT" "$BASE_OPTS,control_dir=.fxctl" "$CACHE" || fx_finish
+fx_ok "control_dir=.fxctl serves .fxctl/stats" test -r "$MNT/.fxctl/stats"
+fx_not "... and no .rustfx" test -e "$MNT/.rustfx/stats"
+fx_match "rustfx stats finds it through the configuration (RUSTFX_MOUNT_CONTROL_DIR)" \
+	"$(RUSTFX_MOUNT_CONTROL_DIR=.fxctl "$RUSTFX_BIN" stats "$MNT" 2>&1)" '^cache '
+fx_umount "$MNT"
 
 # ------------------------------------------------ (b) a corrupted block
 

@@ -16,8 +16,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 FXPROXY=$HERE/fxproxy.py
 TMP=$(mktemp -d /tmp/fxproxy-test.XXXXXX) || exit 1
 PIDS=()
-PASSED=0
-FAILED=0
+# shellcheck source=../report.sh
+. "$HERE/../report.sh"
 
 # shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
@@ -28,26 +28,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass() {
-	PASSED=$((PASSED + 1))
-	printf 'ok   %s\n' "$1"
-}
-fail() {
-	FAILED=$((FAILED + 1))
-	printf 'FAIL %s\n' "$1"
-	shift
-	local line
-	for line in "$@"; do printf '%s\n' "$line" | sed 's/^/       | /'; done
-}
-eq() { if [ "$2" == "$3" ]; then pass "$1"; else fail "$1" "expected: $2" "got:      $3"; fi; }
-has() { if grep -Eq -- "$3" <<<"$2"; then pass "$1"; else fail "$1" "expected a line matching: $3" "in: $2"; fi; }
+eq() { if [ "$2" == "$3" ]; then fx_pass "$1"; else fx_fail "$1" "expected: $2" "got:      $3"; fi; }
+has() { if grep -Eq -- "$3" <<<"$2"; then fx_pass "$1"; else fx_fail "$1" "expected a line matching: $3" "in: $2"; fi; }
 # ge DESC A B: the number A is at least B.
-ge() { if awk -v a="$2" -v b="$3" 'BEGIN { exit !(a + 0 >= b + 0) }'; then pass "$1"; else fail "$1" "$2 < $3"; fi; }
+ge() { if awk -v a="$2" -v b="$3" 'BEGIN { exit !(a + 0 >= b + 0) }'; then fx_pass "$1"; else fx_fail "$1" "$2 < $3"; fi; }
 # lt DESC A B: the number A is below B.
-lt() { if awk -v a="$2" -v b="$3" 'BEGIN { exit !(a + 0 < b + 0) }'; then pass "$1"; else fail "$1" "$2 >= $3"; fi; }
+lt() { if awk -v a="$2" -v b="$3" 'BEGIN { exit !(a + 0 < b + 0) }'; then fx_pass "$1"; else fx_fail "$1" "$2 >= $3"; fi; }
 finish() {
-	printf '%d passed, %d failed\n' "$PASSED" "$FAILED"
-	[ "$FAILED" -eq 0 ]
+	fx_report
 	exit
 }
 
@@ -137,7 +125,7 @@ EOF
 timeout 600 python3 "$TMP/upstream.py" "$TMP/upstream.port" 2>"$TMP/upstream.err" &
 PIDS+=($!)
 if ! wait_line "$TMP/upstream.port" '^[0-9]+$'; then
-	fail "upstream starts" "$(cat "$TMP/upstream.err")"
+	fx_fail "upstream starts" "$(cat "$TMP/upstream.err")"
 	finish
 fi
 UP_PORT=$(cat "$TMP/upstream.port")
@@ -153,7 +141,7 @@ timeout 600 python3 "$FXPROXY" --listen 127.0.0.1:0 --upstream "$UP" --verbose \
 PROXY_PID=$!
 PIDS+=("$PROXY_PID")
 if ! wait_line "$TMP/proxy.out" '^listening '; then
-	fail "proxy starts" "$(cat "$TMP/proxy.out" "$TMP/proxy.err")"
+	fx_fail "proxy starts" "$(cat "$TMP/proxy.out" "$TMP/proxy.err")"
 	finish
 fi
 has "first stdout line is 'listening 127.0.0.1:PORT'" "$(head -1 "$TMP/proxy.out")" '^listening 127\.0\.0\.1:[0-9]+$'
@@ -364,7 +352,7 @@ if wait_line "$TMP/dead.out" '^listening '; then
 	eq "an unreachable upstream gives 502" 502 "$(code "$DP/x")"
 	eq "... and counts an upstream error" 1 "$("${C[@]}" "$DP/__fxproxy/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["upstream_errors"])')"
 else
-	fail "a proxy for a dead upstream starts" "$(cat "$TMP/dead.out")"
+	fx_fail "a proxy for a dead upstream starts" "$(cat "$TMP/dead.out")"
 fi
 has "--help documents the rules" "$(timeout 10 python3 "$FXPROXY" --help)" 'reset_mid_body'
 

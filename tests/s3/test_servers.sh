@@ -14,26 +14,11 @@
 set -u
 FX_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 FX_REQ="$FX_HERE/s3req.py"
-FX_PASSED=0
-FX_FAILED=0
+# shellcheck source=../report.sh
+. "$FX_HERE/../report.sh"
 FX_SCRATCH=$(mktemp -d /tmp/rustfx-s3-test.XXXXXX)
 FX_RUNNING=() # "script dir" of each server to stop on exit
 
-fx_pass() {
-	FX_PASSED=$((FX_PASSED + 1))
-	printf 'ok   %s\n' "$1"
-}
-
-# fx_fail DESCRIPTION [CONTEXT...]: every context line is indented under it.
-fx_fail() {
-	FX_FAILED=$((FX_FAILED + 1))
-	printf 'FAIL %s\n' "$1"
-	shift
-	local line
-	for line in "$@"; do
-		printf '%s\n' "$line" | sed 's/^/       | /'
-	done
-}
 
 fx_check() {
 	local what=$1
@@ -193,5 +178,4 @@ for kind in "${kinds[@]}"; do
 	*) fx_fail "unknown server $kind (expected s3rver or rgw)" ;;
 	esac
 done
-printf '%d passed, %d failed\n' "$FX_PASSED" "$FX_FAILED"
-[ "$FX_FAILED" -eq 0 ]
+fx_report
