@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FX_POLICY_MAX 8
+#define FX_POLICY_MAX 16
 #define FX_POLICY_NAMES_LEN (FX_POLICY_MAX * 34)
 
 #define FX_LRU_NAME    "lru"
@@ -87,9 +87,9 @@ struct fx_lru {
 	struct fx_cqueue list;
 };
 
-static void *fx_lru_new(uint64_t capacity)
+static void *fx_lru_new(const struct fx_policy_env *env)
 {
-	(void)capacity;
+	(void)env;
 	return calloc(1, sizeof(struct fx_lru));
 }
 
@@ -328,8 +328,9 @@ static bool fx_ghost_take(struct fx_ghost *g, uint64_t hash)
 	return true;
 }
 
-static void *fx_s3fifo_new(uint64_t capacity)
+static void *fx_s3fifo_new(const struct fx_policy_env *env)
 {
+	uint64_t capacity = env->capacity;
 	struct fx_s3fifo *s = calloc(1, sizeof(*s));
 
 	if (!s)
@@ -470,7 +471,7 @@ const char *fx_policy_names(void)
 
 /* ------------------------------------------------------------- instance */
 
-struct fx_policy *fx_policy_new(const struct fx_policy_ops *ops, uint64_t capacity)
+struct fx_policy *fx_policy_new(const struct fx_policy_ops *ops, const struct fx_policy_env *env)
 {
 	struct fx_policy *p;
 
@@ -479,7 +480,7 @@ struct fx_policy *fx_policy_new(const struct fx_policy_ops *ops, uint64_t capaci
 	if (!p)
 		return NULL;
 	p->ops = ops;
-	p->state = ops->new(capacity);
+	p->state = ops->new(env);
 	if (!p->state) {
 		free(p);
 		return NULL;

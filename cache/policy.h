@@ -12,6 +12,7 @@
 #ifndef FX_CACHE_POLICY_H
 #define FX_CACHE_POLICY_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +35,10 @@ struct fx_cblock {
 	uint64_t ctime_ms;  /* wall-clock ms of the insert */
 	uint32_t count;     /* reads since insert */
 	bool dirty;         /* atime/count changed since written to the index */
+	/* Where the block came from, when the inserter said (fx_store_insert_from):
+	 * the object id (hash of its key; 0 = unknown) and block index. Not
+	 * persisted: blocks reloaded at mount have obj 0. */
+	uint64_t obj, index;
 	struct fx_cblock *hnext; /* store's hash chain */
 
 	/* policy-private */
@@ -44,11 +49,24 @@ struct fx_cblock {
 };
 
 struct fx_policy;
+struct fx_mlp;
+
+/** What a policy may use besides its blocks. Everything but capacity is optional. */
+struct fx_policy_env {
+	uint64_t capacity; /* bytes the store holds at most */
+	/** Predicted activity of @b in [0, 1] (the spiking network's), or NULL. */
+	float (*activity)(void *arg, const struct fx_cblock *b);
+	void *arg;
+	/* A reuse scorer shared with whoever persists it, and the lock that
+	 * guards it (taken after the store's lock); NULL: the policy makes its own. */
+	struct fx_mlp *mlp;
+	pthread_mutex_t *mlp_lock;
+};
 
 struct fx_policy_ops {
 	const char *name;
-	/** Private state for a cache of @capacity bytes; NULL on ENOMEM. */
-	void *(*new)(uint64_t capacity);
+	/** Private state for a cache of @env->capacity bytes (@env is copied if kept); NULL on ENOMEM. */
+	void *(*new)(const struct fx_policy_env *env);
 	void (*free)(void *state);
 	/** @b was just inserted (its fields above are set). */
 	void (*insert)(void *state, struct fx_cblock *b);
@@ -75,8 +93,8 @@ int fx_policy_register(const struct fx_policy_ops *ops);
 /** Names of registered policies, comma-separated, for error hints. */
 const char *fx_policy_names(void);
 
-/** Open an instance of @ops for @capacity bytes. NULL on ENOMEM. */
-struct fx_policy *fx_policy_new(const struct fx_policy_ops *ops, uint64_t capacity);
+/** Open an instance of @ops for @env (see struct fx_policy_env). NULL on ENOMEM. */
+struct fx_policy *fx_policy_new(const struct fx_policy_ops *ops, const struct fx_policy_env *env);
 void fx_policy_free(struct fx_policy *p);
 void fx_policy_insert(struct fx_policy *p, struct fx_cblock *b);
 void fx_policy_hit(struct fx_policy *p, struct fx_cblock *b);

@@ -1084,7 +1084,14 @@ static int fx_store_open_mode(const struct fx_store_opts *o, bool tool, struct f
 	snprintf(path, sizeof(path), "%s/blocks", s->dir);
 	if ((ret = fx_mkdirs(path, 0700)) < 0)
 		goto fail_io;
-	s->policy = fx_policy_new(o->policy ? o->policy : fx_policy_find("lru"), s->capacity);
+	{
+		struct fx_policy_env env = {0};
+
+		if (o->policy_env)
+			env = *o->policy_env;
+		env.capacity = s->capacity;
+		s->policy = fx_policy_new(o->policy ? o->policy : fx_policy_find("lru"), &env);
+	}
 	if (!s->policy) {
 		ret = -ENOMEM;
 		goto fail_io;
@@ -1343,6 +1350,12 @@ static void fx_writing_del(struct fx_store *s, const uint8_t *id)
 int fx_store_insert(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], const void *data, size_t len,
 		    uint32_t flags)
 {
+	return fx_store_insert_from(s, id, data, len, flags, 0, 0);
+}
+
+int fx_store_insert_from(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], const void *data,
+			 size_t len, uint32_t flags, uint64_t obj, uint64_t index)
+{
 	char tmp[PATH_MAX], path[PATH_MAX];
 	uint64_t table_sum, seq;
 	size_t flen;
@@ -1409,6 +1422,8 @@ int fx_store_insert(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], const
 	memcpy(e->cb.id, id, FX_BLOCK_ID_LEN);
 	e->cb.size = (uint32_t)len;
 	e->cb.flags = flags;
+	e->cb.obj = obj;
+	e->cb.index = index;
 	e->cb.checksum = table_sum;
 	e->cb.atime_ms = e->cb.ctime_ms = fx_now_ms();
 	e->file_size = (uint32_t)flen;

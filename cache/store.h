@@ -57,6 +57,8 @@ struct fx_store_opts {
 	 * and sealing as they are instead of rebuilding on a mismatch. */
 	uint32_t block_size;
 	const struct fx_policy_ops *policy; /* NULL: "lru" */
+	/* What the policy may use besides capacity (copied; NULL: nothing). */
+	const struct fx_policy_env *policy_env;
 	const unsigned char *key; /* FX_STORE_KEY_LEN bytes, copied; NULL: not sealed */
 };
 
@@ -123,6 +125,13 @@ ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uin
  */
 int fx_store_insert(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], const void *data, size_t len,
 		    uint32_t flags);
+
+/**
+ * fx_store_insert for a block the caller can name: block @index of the
+ * object whose id (hash of its key) is @obj. The policy sees both.
+ */
+int fx_store_insert_from(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], const void *data,
+			 size_t len, uint32_t flags, uint64_t obj, uint64_t index);
 
 /** Drop block @id if present. */
 void fx_store_drop(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN]);

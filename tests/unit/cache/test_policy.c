@@ -32,7 +32,7 @@ static void sim_init(struct sim *s, const char *policy, size_t n, uint64_t cap)
 
 	cr_assert_not_null(ops, "policy %s is registered", policy);
 	memset(s, 0, sizeof(*s));
-	s->p = fx_policy_new(ops, cap);
+	s->p = fx_policy_new(ops, &(struct fx_policy_env){.capacity = cap});
 	cr_assert_not_null(s->p);
 	s->blocks = calloc(n, sizeof(*s->blocks));
 	s->cached = calloc(n, sizeof(*s->cached));
@@ -501,8 +501,8 @@ Test(registry, builtins_present, .timeout = 30)
 Test(registry, register_duplicate_and_full, .timeout = 30)
 {
 	struct fx_policy_ops dup = *fx_lru();
-	static struct fx_policy_ops extra[8];
-	static char names[8][16];
+	static struct fx_policy_ops extra[16];
+	static char names[16][16];
 	struct fx_policy *p;
 	int ret = 0;
 	size_t i;
@@ -514,7 +514,7 @@ Test(registry, register_duplicate_and_full, .timeout = 30)
 	cr_assert_eq(fx_policy_register(&dup), -EINVAL);
 	cr_assert_eq(fx_policy_register(NULL), -EINVAL);
 
-	for (i = 0; i < 8; i++) {
+	for (i = 0; i < 16; i++) {
 		extra[i] = *fx_lru();
 		snprintf(names[i], sizeof(names[i]), "test%zu", i);
 		extra[i].name = names[i];
@@ -526,14 +526,14 @@ Test(registry, register_duplicate_and_full, .timeout = 30)
 	cr_assert_not_null(strstr(fx_policy_names(), "s3fifo"));
 	cr_assert_not_null(strstr(fx_policy_names(), "test0"), "names: %s", fx_policy_names());
 
-	p = fx_policy_new(fx_policy_find("test0"), 10 * KIB);
+	p = fx_policy_new(fx_policy_find("test0"), &(struct fx_policy_env){.capacity = 10 * KIB});
 	cr_assert_not_null(p);
 	cr_assert_str_eq(fx_policy_name(p), "test0");
 	fx_policy_tick(p, 1000); /* no tick method: a no-op */
 	fx_policy_free(p);
 	fx_policy_free(NULL);
 
-	for (i = 1; i < 8 && ret == 0; i++)
+	for (i = 1; i < 16 && ret == 0; i++)
 		ret = fx_policy_register(&extra[i]);
 	cr_assert_eq(ret, -ENOSPC, "a fixed registry fills up");
 	cr_assert_not_null(fx_policy_find("lru"));
