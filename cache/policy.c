@@ -13,7 +13,7 @@
  * startup: fx_policy_register() is not thread-safe against itself or against
  * lookups.
  */
-#include "cache/policy.h"
+#include "cache/policy_i.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -27,30 +27,12 @@
 #define FX_LRU_NAME    "lru"
 #define FX_S3FIFO_NAME "s3fifo"
 
-/* Values of fx_cblock.queue; 0 means "held by no queue" for every policy. */
-enum fx_queue_id {
-	FX_Q_NONE = 0,
-	FX_Q_LRU = 1,
-	FX_Q_SMALL = 2, /* S3-FIFO probationary FIFO */
-	FX_Q_MAIN = 3,  /* S3-FIFO main FIFO */
-};
-
 struct fx_policy {
 	const struct fx_policy_ops *ops;
 	void *state;
 };
 
-/*
- * An intrusive FIFO/LRU list through fx_cblock prev/next: head is the most
- * recent end, tail the next to go. Tracks block count and bytes.
- */
-struct fx_cqueue {
-	struct fx_cblock *head, *tail;
-	uint64_t blocks;
-	uint64_t bytes;
-};
-
-static void fx_cqueue_push_head(struct fx_cqueue *q, struct fx_cblock *b, uint8_t id)
+void fx_cqueue_push_head(struct fx_cqueue *q, struct fx_cblock *b, uint8_t id)
 {
 	b->prev = NULL;
 	b->next = q->head;
@@ -64,7 +46,7 @@ static void fx_cqueue_push_head(struct fx_cqueue *q, struct fx_cblock *b, uint8_
 	q->bytes += b->size;
 }
 
-static void fx_cqueue_unlink(struct fx_cqueue *q, struct fx_cblock *b)
+void fx_cqueue_unlink(struct fx_cqueue *q, struct fx_cblock *b)
 {
 	assert(q->blocks > 0 && q->bytes >= b->size);
 	if (b->prev)
@@ -79,6 +61,18 @@ static void fx_cqueue_unlink(struct fx_cqueue *q, struct fx_cblock *b)
 	b->queue = FX_Q_NONE;
 	q->blocks--;
 	q->bytes -= b->size;
+}
+
+int fx_grow_array(void **arr, size_t *cap, size_t elem)
+{
+	size_t ncap = *cap ? *cap * 2 : 16;
+	void *p = realloc(*arr, ncap * elem);
+
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = ncap;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ lru */
@@ -427,9 +421,9 @@ static const struct fx_policy_ops fx_s3fifo_ops = {
 
 /* ------------------------------------------------------------- registry */
 
-static const struct fx_policy_ops *fx_policies[FX_POLICY_MAX] = { &fx_lru_ops, &fx_s3fifo_ops };
-static unsigned fx_npolicies = 2;
-static char fx_policy_names_buf[FX_POLICY_NAMES_LEN] = FX_LRU_NAME ", " FX_S3FIFO_NAME;
+static const struct fx_policy_ops *fx_policies[FX_POLICY_MAX] = { &fx_lru_ops, &fx_s3fifo_ops, &fx_snn_ops };
+static unsigned fx_npolicies = 3;
+static char fx_policy_names_buf[FX_POLICY_NAMES_LEN] = FX_LRU_NAME ", " FX_S3FIFO_NAME ", snn";
 
 const struct fx_policy_ops *fx_policy_find(const char *name)
 {

@@ -46,6 +46,7 @@ struct fx_cblock {
 	uint8_t queue;
 	uint8_t freq;
 	float score;
+	void *priv; /* per-block state of policies that keep more than the above */
 };
 
 struct fx_policy;
