@@ -12,10 +12,11 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 
 
-static const char *const fx_prefetch_modes[] = { "off", "seq", NULL };
+static const char *const fx_prefetch_modes[] = { "off", "seq", "snn", NULL };
 
 const struct fx_conf_key fx_cache_conf_keys[] = {
 	{ "cache", "block_size", FX_CONF_SIZE, "1M", FX_STORE_BLOCK_MIN, FX_STORE_BLOCK_MAX, NULL,
@@ -23,17 +24,38 @@ const struct fx_conf_key fx_cache_conf_keys[] = {
 	{ "cache", "min_free", FX_CONF_SIZE, "256M", 0, 1024.0 * 1024 * 1024 * 1024 * 1024, NULL,
 	  "cache_min_free", "free space to leave on the cache filesystem" },
 	{ "cache", "policy", FX_CONF_STRING, "s3fifo", 1, 0, NULL, "cache_policy",
-	  "eviction policy: lru or s3fifo" },
+	  "eviction policy: lru, s3fifo or snn (learned)" },
 	{ "cache", "key_file", FX_CONF_STRING, NULL, 1, 0, NULL, "cache_key_file",
 	  "file of 32 random bytes (mode 0600): encrypt cached blocks with it" },
 	{ "cache", "prefetch", FX_CONF_ENUM, "seq", 1, 0, fx_prefetch_modes, "prefetch",
-	  "prefetch: seq (sequential readahead) or off" },
+	  "prefetch: seq (sequential readahead), snn (learned, and sequential) or off" },
 	{ "cache", "readahead_max", FX_CONF_SIZE, "64M", 0, 1024.0 * 1024 * 1024 * 1024, NULL,
 	  "readahead_max", "largest sequential readahead window per open file" },
 	{ "cache", "memory_limit", FX_CONF_SIZE, "256M", 1024.0 * 1024, 1024.0 * 1024 * 1024 * 1024,
 	  NULL, "memory_limit", "bytes of fetch and prefetch buffers at most, for the whole mount" },
+	{ "cache", "snn_neurons", FX_CONF_INT, "65536", 1024, 1 << 24, NULL, "snn_neurons",
+	  "neurons of the learned access predictor" },
+	{ "cache", "snn_window_ms", FX_CONF_INT, "500", 1, 600000, NULL, "snn_window_ms",
+	  "the predictor links reads at most this many ms apart" },
+	{ "cache", "trace", FX_CONF_STRING, NULL, 1, 0, NULL, "trace",
+	  "record every open and read to this file (for rustfx sim)" },
 	{ NULL, NULL, 0, NULL, 0, 0, NULL, NULL, NULL },
 };
+
+/* @path made absolute against the current directory (the daemon leaves it). */
+static int fx_abspath(const char *path, char *out, size_t cap)
+{
+	char cwd[PATH_MAX];
+	int n;
+
+	if (path[0] == '/')
+		n = snprintf(out, cap, "%s", path);
+	else if (getcwd(cwd, sizeof(cwd)))
+		n = snprintf(out, cap, "%s/%s", cwd, path);
+	else
+		return -errno;
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
 
 int fx_cache_opts_resolve(const struct fx_config *cfg, struct fx_cache_opts *out, struct fx_diag *d)
 {
@@ -47,8 +69,18 @@ int fx_cache_opts_resolve(const struct fx_config *cfg, struct fx_cache_opts *out
 	o.memory_limit = fx_config_size(cfg, "cache.memory_limit");
 	o.readahead_max = fx_config_size(cfg, "cache.readahead_max");
 	o.workers = (unsigned)fx_config_int(cfg, "io.concurrency");
-	o.prefetch = strcmp(fx_config_str(cfg, "cache.prefetch"), "off") ? FX_PREFETCH_SEQ
-									 : FX_PREFETCH_OFF;
+	const char *prefetch = fx_config_str(cfg, "cache.prefetch");
+	const char *trace = fx_config_str(cfg, "cache.trace");
+
+	o.prefetch = !strcmp(prefetch, "off") ? FX_PREFETCH_OFF
+		     : !strcmp(prefetch, "snn") ? FX_PREFETCH_SNN
+						: FX_PREFETCH_SEQ;
+	o.snn_neurons = (uint32_t)fx_config_int(cfg, "cache.snn_neurons");
+	o.snn_window_ms = (uint32_t)fx_config_int(cfg, "cache.snn_window_ms");
+	if (trace && fx_abspath(trace, o.trace, sizeof(o.trace)) < 0) {
+		fx_diag_set(d, -FX_EBADOPT, "use a shorter path", "trace path is too long");
+		return -FX_EBADOPT;
+	}
 	if (bs % FX_STORE_BLOCK_MIN) {
 		fx_diag_set(d, -FX_EBADOPT, "use a multiple of 64K, e.g. 1M or 4M",
 			    "block_size %llu is not a multiple of 64K", (unsigned long long)bs);
@@ -111,8 +143,15 @@ int fx_cache_open(struct fx_backend *b, const char *dir, const struct fx_cache_o
 {
 	struct fx_cache *c = calloc(1, sizeof(*c));
 	unsigned char *key = NULL;
+	struct fx_policy_env env = { .capacity = o->size };
 	struct fx_store_opts so = { .dir = dir, .capacity = o->size, .min_free = o->min_free,
-				    .block_size = o->block_size, .policy = o->policy };
+				    .block_size = o->block_size, .policy = o->policy,
+				    .policy_env = &env };
+	struct fx_learn_opts lo = { .dir = dir, .predict = o->prefetch == FX_PREFETCH_SNN,
+				    .score = !strcmp(o->policy->name, "snn"),
+				    .neurons = o->snn_neurons, .window_ms = o->snn_window_ms,
+				    .block_size = o->block_size,
+				    .trace_path = o->trace[0] ? o->trace : NULL };
 	struct fx_reader_opts ro = { .backend = b, .workers = o->workers,
 				     .memory_limit = o->memory_limit,
 				     .readahead_max = o->prefetch == FX_PREFETCH_OFF ? 0 : o->readahead_max };
@@ -130,9 +169,20 @@ int fx_cache_open(struct fx_backend *b, const char *dir, const struct fx_cache_o
 		}
 		so.key = key;
 	}
+	if (lo.predict || lo.score || lo.trace_path) {
+		if ((ret = fx_mkdirs(dir, 0700)) < 0 || (ret = fx_learn_open(&lo, &c->learn, d)) < 0) {
+			if (!d->err)
+				fx_diag_set(d, ret, NULL, "cannot create %s (%s)", dir, fx_strerror(ret));
+			sodium_free(key);
+			free(c);
+			return ret;
+		}
+		fx_learn_policy_env(c->learn, &env);
+	}
 	ret = fx_store_open(&so, &c->store, d);
 	sodium_free(key); /* the store keeps its own copy */
 	if (ret < 0) {
+		fx_learn_close(c->learn);
 		free(c);
 		return ret;
 	}
@@ -150,7 +200,11 @@ int fx_cache_start(struct fx_cache *c)
 {
 	int ret = fx_store_start(c->store);
 
-	return ret < 0 ? ret : fx_reader_start(c->reader);
+	if (ret == 0)
+		ret = fx_reader_start(c->reader);
+	if (ret == 0 && c->learn)
+		ret = fx_learn_start(c->learn, c->reader, c->store);
+	return ret;
 }
 
 void fx_cache_close(struct fx_cache *c)
@@ -158,6 +212,7 @@ void fx_cache_close(struct fx_cache *c)
 	if (!c)
 		return;
 	fx_reader_free(c->reader);
+	fx_learn_close(c->learn); /* saves the model with the store's counters */
 	fx_store_close(c->store);
 	free(c);
 }

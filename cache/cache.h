@@ -18,13 +18,14 @@
 
 #include "backends/backend.h"
 #include "cache/policy.h"
+#include "cache/learn.h"
 #include "cache/reader.h"
 #include "cache/store.h"
 #include "core/config.h"
 
 extern const struct fx_conf_key fx_cache_conf_keys[];
 
-enum fx_prefetch_mode { FX_PREFETCH_OFF, FX_PREFETCH_SEQ };
+enum fx_prefetch_mode { FX_PREFETCH_OFF, FX_PREFETCH_SEQ, FX_PREFETCH_SNN };
 
 /** Resolved [cache] and [io] settings the cache runs with. */
 struct fx_cache_opts {
@@ -33,6 +34,8 @@ struct fx_cache_opts {
 	const struct fx_policy_ops *policy;
 	enum fx_prefetch_mode prefetch;
 	char key_file[PATH_MAX]; /* "" when blocks are not sealed */
+	char trace[PATH_MAX];    /* absolute; "" when not recording */
+	uint32_t snn_neurons, snn_window_ms;
 	unsigned workers;        /* [io] concurrency */
 };
 
@@ -46,6 +49,7 @@ int fx_cache_opts_resolve(const struct fx_config *cfg, struct fx_cache_opts *out
 struct fx_cache {
 	struct fx_store *store;
 	struct fx_reader *reader;
+	struct fx_learn *learn; /* NULL unless learning or tracing */
 	struct fx_cache_opts opt;
 };
 

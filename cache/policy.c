@@ -421,9 +421,12 @@ static const struct fx_policy_ops fx_s3fifo_ops = {
 
 /* ------------------------------------------------------------- registry */
 
-static const struct fx_policy_ops *fx_policies[FX_POLICY_MAX] = { &fx_lru_ops, &fx_s3fifo_ops, &fx_snn_ops };
-static unsigned fx_npolicies = 3;
-static char fx_policy_names_buf[FX_POLICY_NAMES_LEN] = FX_LRU_NAME ", " FX_S3FIFO_NAME ", snn";
+static const struct fx_policy_ops *fx_policies[FX_POLICY_MAX] = {
+	&fx_lru_ops, &fx_s3fifo_ops, &fx_snn_ops, &fx_arc_ops, &fx_sieve_ops,
+};
+static unsigned fx_npolicies = 5;
+static char fx_policy_names_buf[FX_POLICY_NAMES_LEN] =
+	FX_LRU_NAME ", " FX_S3FIFO_NAME ", snn, arc, sieve";
 
 const struct fx_policy_ops *fx_policy_find(const char *name)
 {

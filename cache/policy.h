@@ -21,6 +21,7 @@
 
 /* struct fx_cblock flags */
 #define FX_CB_PREFETCHED 0x1u /* inserted by readahead/prefetch, not yet read by anyone */
+#define FX_CB_PREDICTED 0x2u  /* with FX_CB_PREFETCHED: the learned predictor asked for it */
 
 /**
  * One cached block as the store and its policy see it. The store owns the

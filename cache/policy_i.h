@@ -41,4 +41,7 @@ extern const struct fx_policy_ops fx_snn_ops;
 extern const struct fx_policy_ops fx_arc_ops;
 extern const struct fx_policy_ops fx_sieve_ops;
 
+/** The layer sizes of the "snn" policy's reuse scorer (for a shared MLP). */
+void fx_snn_policy_shape(const unsigned **sizes, size_t *n);
+
 #endif

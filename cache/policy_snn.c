@@ -89,7 +89,7 @@ struct fx_shadow {
 	uint64_t bytes, capacity;
 };
 
-struct fx_snn {
+struct fx_snn_policy {
 	struct fx_policy_env env;
 	struct fx_mlp *mlp;
 	bool own_mlp;
@@ -106,7 +106,9 @@ struct fx_snn {
 	struct fx_shadow shadow;
 	/* misses in the current and last window, ours and the shadow LRU's */
 	uint64_t win_start, win_ours, win_lru;
-	bool learned; /* victims by score (else by recency) */
+	bool learned;           /* victims by score (else by recency) */
+	unsigned lru_left;      /* windows to stay with recency after a lost one */
+	unsigned backoff;       /* the next such stay: doubles on each loss */
 };
 
 static uint64_t fx_snn_rand(uint64_t *s)
@@ -118,11 +120,17 @@ static uint64_t fx_snn_rand(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
+/* A 64-bit key of the block's whole id (ids need not be hashes: the simulator's are not). */
 static uint64_t fx_snn_key(const struct fx_cblock *b)
 {
-	uint64_t k;
+	uint64_t lo, hi, k;
 
-	memcpy(&k, b->id, sizeof(k));
+	memcpy(&lo, b->id, sizeof(lo));
+	memcpy(&hi, b->id + 8, sizeof(hi));
+	k = lo ^ (hi + 0x9e3779b97f4a7c15ULL + (lo << 6) + (lo >> 2));
+	k = (k ^ (k >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	k = (k ^ (k >> 27)) * 0x94d049bb133111ebULL;
+	k ^= k >> 31;
 	return k ? k : 1;
 }
 
@@ -258,25 +266,32 @@ static float fx_clampf(float x, float lo, float hi)
 	return x < lo ? lo : x > hi ? hi : x;
 }
 
-static uint64_t fx_snn_horizon(const struct fx_snn *s)
+static uint64_t fx_snn_horizon(const struct fx_snn_policy *s)
 {
 	return s->n > 16 ? s->n : 16;
 }
 
-static void fx_snn_features(struct fx_snn *s, const struct fx_cblock *b, float *x)
+/* What a block looked like @recency accesses after its last read. */
+struct fx_snn_view {
+	uint64_t recency, age, gap; /* gap: between its last two reads, 0 = read once */
+	uint32_t count, size;
+	bool prefetched;
+	float activity;
+};
+
+static void fx_snn_encode(const struct fx_snn_policy *s, const struct fx_snn_view *v, float *x)
 {
-	const struct fx_snn_block *h = b->priv;
 	float hz = (float)fx_snn_horizon(s);
-	float r = (float)(s->clock - h->t_last) / hz;
+	float r = (float)v->recency / hz;
 
 	x[0] = fx_clampf(r, 0, 4) / 4;
-	x[1] = fx_clampf(log2f(1.0f + (float)h->count) / 8, 0, 1);
-	x[2] = fx_clampf((float)(s->clock - h->t_insert) / hz, 0, 4) / 4;
-	x[3] = s->max_size ? (float)b->size / (float)s->max_size : 1;
-	x[4] = (b->flags & FX_CB_PREFETCHED) ? 1 : 0;
-	x[5] = s->env.activity ? fx_clampf(s->env.activity(s->env.arg, b), 0, 1) : 0;
-	if (h->t_prev) {
-		float gap = (float)(h->t_last - h->t_prev) / hz;
+	x[1] = fx_clampf(log2f(1.0f + (float)v->count) / 8, 0, 1);
+	x[2] = fx_clampf((float)v->age / hz, 0, 4) / 4;
+	x[3] = s->max_size ? (float)v->size / (float)s->max_size : 1;
+	x[4] = v->prefetched ? 1 : 0;
+	x[5] = fx_clampf(v->activity, 0, 1);
+	if (v->gap) {
+		float gap = (float)v->gap / hz;
 
 		x[6] = fx_clampf(gap, 0, 4) / 4;
 		x[7] = fx_clampf(gap - r, -2, 2) / 4 + 0.5f;
@@ -286,9 +301,22 @@ static void fx_snn_features(struct fx_snn *s, const struct fx_cblock *b, float *
 	}
 }
 
+static void fx_snn_features(struct fx_snn_policy *s, const struct fx_cblock *b, float *x)
+{
+	const struct fx_snn_block *h = b->priv;
+	struct fx_snn_view v = {
+		.recency = s->clock - h->t_last, .age = s->clock - h->t_insert,
+		.gap = h->t_prev ? h->t_last - h->t_prev : 0, .count = h->count, .size = b->size,
+		.prefetched = b->flags & FX_CB_PREFETCHED,
+		.activity = s->env.activity ? s->env.activity(s->env.arg, b) : 0,
+	};
+
+	fx_snn_encode(s, &v, x);
+}
+
 /* ---------------------------------------------------------------- training */
 
-static void fx_snn_label(struct fx_snn *s, struct fx_snn_pending *p, float y)
+static void fx_snn_label(struct fx_snn_policy *s, struct fx_snn_pending *p, float y)
 {
 	struct fx_snn_sample *t = &s->train[s->train_head];
 
@@ -311,13 +339,13 @@ static void fx_snn_label(struct fx_snn *s, struct fx_snn_pending *p, float y)
 	p->key = 0;
 }
 
-static struct fx_snn_pending *fx_snn_pending(struct fx_snn *s, uint64_t key)
+static struct fx_snn_pending *fx_snn_pending(struct fx_snn_policy *s, uint64_t key)
 {
 	return &s->pend[(key * 0x9e3779b97f4a7c15ULL >> 40) & (FX_SNN_PENDING - 1)];
 }
 
 /* @key was read now: a sample waiting on it learns its outcome. */
-static void fx_snn_resolve(struct fx_snn *s, uint64_t key)
+static void fx_snn_resolve(struct fx_snn_policy *s, uint64_t key)
 {
 	struct fx_snn_pending *p = fx_snn_pending(s, key);
 
@@ -326,7 +354,7 @@ static void fx_snn_resolve(struct fx_snn *s, uint64_t key)
 }
 
 /* Take a training sample from a random cached block now and then. */
-static void fx_snn_sample(struct fx_snn *s)
+static void fx_snn_sample(struct fx_snn_policy *s)
 {
 	struct fx_cblock *b;
 	struct fx_snn_pending *p;
@@ -347,7 +375,36 @@ static void fx_snn_sample(struct fx_snn *s)
 	fx_snn_features(s, b, p->x);
 }
 
-static void fx_snn_train(struct fx_snn *s)
+/*
+ * Hindsight: a block read last at @t_last (and before at @t_prev) is read
+ * again now, or (@now_gap 0) was never read again before it left after
+ * @left accesses. At a random moment of the gap, would a reuse within the
+ * horizon have come? That answer does not depend on what this policy
+ * evicted, so loops longer than the cache teach as much as anything.
+ */
+static void fx_snn_hindsight(struct fx_snn_policy *s, uint64_t t_last, uint64_t t_prev, uint64_t t_insert,
+			     uint32_t count, uint32_t size, uint64_t gap, uint64_t left)
+{
+	struct fx_snn_pending p = {.key = 1};
+	uint64_t hz = fx_snn_horizon(s), span;
+	struct fx_snn_view v = {.gap = t_prev ? t_last - t_prev : 0, .count = count, .size = size};
+	float y;
+
+	if (gap) {
+		span = gap;
+	} else {
+		if (left <= hz)
+			return; /* might still come back within the horizon */
+		span = left - hz;
+	}
+	v.recency = fx_snn_rand(&s->rng) % span;
+	v.age = t_last - t_insert + v.recency;
+	y = gap && gap - v.recency <= hz ? 1.0f : 0.0f;
+	fx_snn_encode(s, &v, p.x);
+	fx_snn_label(s, &p, y);
+}
+
+static void fx_snn_train(struct fx_snn_policy *s)
 {
 	size_t i, n;
 
@@ -378,10 +435,17 @@ static void fx_snn_train(struct fx_snn *s)
 
 /* ------------------------------------------------------------------ policy */
 
+static const unsigned fx_snn_shape[] = {FX_SNN_NFEAT, FX_SNN_HIDDEN, 1};
+
+void fx_snn_policy_shape(const unsigned **sizes, size_t *n)
+{
+	*sizes = fx_snn_shape;
+	*n = sizeof(fx_snn_shape) / sizeof(fx_snn_shape[0]);
+}
+
 static void *fx_snn_new(const struct fx_policy_env *env)
 {
-	static const unsigned shape[] = {FX_SNN_NFEAT, FX_SNN_HIDDEN, 1};
-	struct fx_snn *s = calloc(1, sizeof(*s));
+	struct fx_snn_policy *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
@@ -389,7 +453,7 @@ static void *fx_snn_new(const struct fx_policy_env *env)
 	s->rng = 0x5eed;
 	s->mlp = env->mlp;
 	if (!s->mlp) {
-		s->mlp = fx_mlp_new(shape, 3, 42);
+		s->mlp = fx_mlp_new(fx_snn_shape, 3, 42);
 		s->own_mlp = true;
 	}
 	s->ghost_mask = 65535;
@@ -412,7 +476,7 @@ static void *fx_snn_new(const struct fx_policy_env *env)
 
 static void fx_snn_free(void *state)
 {
-	struct fx_snn *s = state;
+	struct fx_snn_policy *s = state;
 	size_t i;
 
 	for (i = 0; i < s->n; i++) {
@@ -430,7 +494,7 @@ static void fx_snn_free(void *state)
 }
 
 /* One access (insert = miss, hit): clock, shadow LRU, outcome of samples. */
-static void fx_snn_access(struct fx_snn *s, struct fx_cblock *b, bool miss)
+static void fx_snn_access(struct fx_snn_policy *s, struct fx_cblock *b, bool miss)
 {
 	uint64_t key = fx_snn_key(b), window;
 	bool lru_hit;
@@ -442,11 +506,25 @@ static void fx_snn_access(struct fx_snn *s, struct fx_cblock *b, bool miss)
 	lru_hit = fx_shadow_access(&s->shadow, key, b->size);
 	s->win_ours += miss;
 	s->win_lru += !lru_hit;
-	window = 4 * fx_snn_horizon(s);
+	window = fx_snn_horizon(s);
 	if (s->clock - s->win_start >= window) {
-		/* Learned choices only while they do at least as well as LRU did. */
-		s->learned = s->npos >= FX_SNN_READY / 4 && s->nneg >= FX_SNN_READY / 4 &&
-			     (!s->learned || s->win_ours <= s->win_lru);
+		/* Learned choices only while they do at least as well as LRU did;
+		 * after a lost window, recency for a stay that doubles with each
+		 * loss in a row, so a workload the model cannot learn costs
+		 * ever less. */
+		bool ready = s->npos >= FX_SNN_READY / 4 && s->nneg >= FX_SNN_READY / 4;
+
+		if (s->learned && s->win_ours > s->win_lru) {
+			s->learned = false;
+			s->lru_left = s->backoff ? s->backoff : 1;
+			s->backoff = s->lru_left < 64 ? s->lru_left * 2 : 64;
+		} else if (s->learned) {
+			s->backoff = s->backoff > 1 ? s->backoff / 2 : 1;
+		} else if (s->lru_left) {
+			s->lru_left--;
+		} else {
+			s->learned = ready;
+		}
 		s->win_start = s->clock;
 		s->win_ours = s->win_lru = 0;
 	}
@@ -454,7 +532,7 @@ static void fx_snn_access(struct fx_snn *s, struct fx_cblock *b, bool miss)
 
 static void fx_snn_insert(void *state, struct fx_cblock *b)
 {
-	struct fx_snn *s = state;
+	struct fx_snn_policy *s = state;
 	struct fx_snn_block *h = calloc(1, sizeof(*h));
 	struct fx_snn_hist *g;
 	uint64_t key = fx_snn_key(b);
@@ -473,6 +551,8 @@ static void fx_snn_insert(void *state, struct fx_cblock *b)
 		return;
 	g = &s->ghost[key & s->ghost_mask];
 	if (g->key == key) { /* it was here before: keep its past */
+		fx_snn_hindsight(s, g->t_last, g->t_prev, g->t_last, g->count, b->size,
+				 s->clock - g->t_last, 0);
 		h->t_prev = g->t_last;
 		h->count = g->count;
 		g->key = 0;
@@ -486,7 +566,7 @@ static void fx_snn_insert(void *state, struct fx_cblock *b)
 
 static void fx_snn_hit(void *state, struct fx_cblock *b)
 {
-	struct fx_snn *s = state;
+	struct fx_snn_policy *s = state;
 	struct fx_snn_block *h = b->priv;
 
 	fx_snn_access(s, b, false);
@@ -495,6 +575,8 @@ static void fx_snn_hit(void *state, struct fx_cblock *b)
 		fx_cqueue_push_head(&s->lru, b, FX_Q_LRU);
 	}
 	if (h) {
+		fx_snn_hindsight(s, h->t_last, h->t_prev, h->t_insert, h->count, b->size,
+				 s->clock - h->t_last, 0);
 		h->t_prev = h->t_last;
 		h->t_last = s->clock;
 		h->count++;
@@ -502,7 +584,7 @@ static void fx_snn_hit(void *state, struct fx_cblock *b)
 	fx_snn_sample(s);
 }
 
-static void fx_snn_forget(struct fx_snn *s, struct fx_cblock *b, bool keep_history)
+static void fx_snn_forget(struct fx_snn_policy *s, struct fx_cblock *b, bool keep_history)
 {
 	struct fx_snn_block *h = b->priv;
 
@@ -512,6 +594,9 @@ static void fx_snn_forget(struct fx_snn *s, struct fx_cblock *b, bool keep_histo
 		return;
 	if (keep_history) {
 		uint64_t key = fx_snn_key(b);
+
+		fx_snn_hindsight(s, h->t_last, h->t_prev, h->t_insert, h->count, b->size, 0,
+				 s->clock - h->t_last);
 		struct fx_snn_hist *g = &s->ghost[key & s->ghost_mask];
 
 		*g = (struct fx_snn_hist){.key = key, .t_last = h->t_last, .t_prev = h->t_prev,
@@ -531,7 +616,7 @@ static void fx_snn_remove(void *state, struct fx_cblock *b)
 
 static struct fx_cblock *fx_snn_evict(void *state)
 {
-	struct fx_snn *s = state;
+	struct fx_snn_policy *s = state;
 	struct fx_cblock *victim = NULL;
 	float best = INFINITY, x[FX_SNN_NFEAT], y;
 	unsigned i, k;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "cache/reader.h"
 #include "core/log.h"
@@ -214,10 +215,20 @@ static void fx_fetch(struct fx_reader *r, struct fx_job *j)
 	j->result = n;
 }
 
+uint64_t fx_object_id(const char *key)
+{
+	uint64_t id = XXH3_64bits(key, strlen(key));
+
+	return id ? id : 1; /* 0 means "unknown" everywhere */
+}
+
 static void fx_insert(struct fx_reader *r, struct fx_job *j)
 {
-	int err = fx_store_insert(r->store, j->id, j->data, j->len,
-				  j->prio == FX_FETCH_DEMAND ? 0 : FX_CB_PREFETCHED);
+	uint32_t flags = j->prio == FX_FETCH_DEMAND	 ? 0
+			 : j->prio == FX_FETCH_PREDICTED ? FX_CB_PREFETCHED | FX_CB_PREDICTED
+							 : FX_CB_PREFETCHED;
+	int err = fx_store_insert_from(r->store, j->id, j->data, j->len, flags,
+				       fx_object_id(j->key), j->off / fx_store_block_size(r->store));
 
 	if (err < 0 && err != -ENOSPC && fx_log_first_time("cache-insert"))
 		fx_warn("cannot store blocks in the cache (%s); reading uncached", fx_strerror(err));

@@ -66,6 +66,9 @@ struct fx_reader_stats {
 
 struct fx_reader;
 
+/** The id of object @key for the learning cache and traces: XXH3-64, unseeded; never 0. */
+uint64_t fx_object_id(const char *key);
+
 /** @return 0 and *@out, or -errno. */
 int fx_reader_new(const struct fx_reader_opts *o, struct fx_reader **out);
 /**

@@ -538,6 +538,8 @@ static bool fx_make_room(struct fx_store *s, uint64_t need)
 		s->st.evictions++;
 		if (e->cb.flags & FX_CB_PREFETCHED)
 			s->st.prefetch_wasted++;
+		if ((e->cb.flags & FX_CB_PREFETCHED) && (e->cb.flags & FX_CB_PREDICTED))
+			s->st.predicted_wasted++;
 		fx_entry_kill(s, e);
 	}
 	return true;
@@ -1276,9 +1278,12 @@ ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uin
 	if ((e = fx_find(s, id))) {
 		e->cb.atime_ms = fx_now_ms();
 		e->cb.count++;
-		if (e->cb.flags & FX_CB_PREFETCHED)
+		if (e->cb.flags & FX_CB_PREFETCHED) {
 			s->st.prefetch_used++;
-		e->cb.flags &= ~FX_CB_PREFETCHED;
+			if (e->cb.flags & FX_CB_PREDICTED)
+				s->st.predicted_used++;
+		}
+		e->cb.flags &= ~(FX_CB_PREFETCHED | FX_CB_PREDICTED);
 		fx_policy_hit(s->policy, &e->cb);
 		if (!e->cb.dirty) {
 			e->cb.dirty = true;

@@ -72,6 +72,7 @@ struct fx_store_stats {
 	uint64_t stale;    /* blocks dropped because their object changed */
 	uint64_t prefetch_used;   /* prefetched blocks later read */
 	uint64_t prefetch_wasted; /* prefetched blocks evicted unread */
+	uint64_t predicted_used, predicted_wasted; /* the same for learned prefetch alone */
 };
 
 struct fx_store;

@@ -104,6 +104,20 @@ char *fx_ctl_stats_json(const struct fx_ctl *c)
 		(json_int_t)rs.memory_used, "memory_peak", (json_int_t)rs.memory_peak, "memory_limit",
 		(json_int_t)rs.memory_limit,
 		"requests", requests);
+	if (root && c->cache->learn) {
+		struct fx_learn_stats ls;
+
+		fx_learn_stats(c->cache->learn, &ls);
+		json_object_set_new(
+			root, "learn",
+			json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:b}", "accesses",
+				  (json_int_t)ls.accesses, "predicted", (json_int_t)ls.predicted,
+				  "prefetched", (json_int_t)ls.prefetched, "used", (json_int_t)ls.used,
+				  "wasted", (json_int_t)ls.wasted, "accuracy", ls.accuracy, "coverage",
+				  ls.coverage, "model_bytes", (json_int_t)ls.model_bytes, "synapses",
+				  (json_int_t)ls.synapses, "saves", (json_int_t)ls.saves, "model_loaded",
+				  ls.model_loaded));
+	}
 	if (!root)
 		return NULL;
 	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -1783,6 +1783,17 @@ static int do_open(struct fx_fs *fs, struct fx_inode *in, int flags, bool *keep_
 		return ret;
 	if (cached_read)
 		fx_cache_note_version(fs, in);
+	if (cached_read && fs->cache->learn) { /* traces record opens */
+		char key[FX_KEY_BUF];
+		struct fx_object_ref obj = { .key = key, .version = "" };
+
+		if (fx_key(fs, in, key) >= 0) {
+			pthread_mutex_lock(&in->lock);
+			obj.size = (uint64_t)in->st.st_size;
+			pthread_mutex_unlock(&in->lock);
+			fx_learn_note_open(fs->cache->learn, &obj);
+		}
+	}
 	/* The kernel keeps the pages of an object read before when its ETag is
 	 * the same as then. */
 	pthread_mutex_lock(&in->lock);
@@ -1906,8 +1917,10 @@ static ssize_t do_read_cached(struct fx_fs *fs, struct fx_file *f, uint64_t off,
 		fx_cache_note_version(fs, in);
 		n = -EIO;
 	}
-	if (n > 0)
+	if (n > 0) {
 		fx_readahead_note(fs->cache->reader, &f->ra, &obj, off, (size_t)n);
+		fx_learn_note_read(fs->cache->learn, &obj, off, (uint64_t)n);
+	}
 	return n;
 }
 

@@ -214,6 +214,15 @@ float fx_mlp_backprop(struct fx_mlp *net, const float *inputs, const float *targ
 	return loss;
 }
 
+size_t fx_mlp_shape(const struct fx_mlp *net, unsigned *sizes, size_t max)
+{
+	if (!net)
+		return 0;
+	if (sizes)
+		memcpy(sizes, net->sizes, (max < net->n_layers ? max : net->n_layers) * sizeof(*sizes));
+	return net->n_layers;
+}
+
 size_t fx_mlp_param_count(const struct fx_mlp *net)
 {
 	return net ? net->n_params : 0;

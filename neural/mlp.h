@@ -70,6 +70,13 @@ int fx_mlp_gradient(struct fx_mlp *net, const float *inputs, const float *target
  */
 float fx_mlp_backprop(struct fx_mlp *net, const float *inputs, const float *targets, float lr);
 
+/**
+ * The layer widths of @net (to save it, or to check a saved net fits).
+ * @param sizes  receives the first min(n_layers, @max) widths; may be NULL if @max is 0.
+ * @return the number of layers, 0 if @net is NULL.
+ */
+size_t fx_mlp_shape(const struct fx_mlp *net, unsigned *sizes, size_t max);
+
 /** Number of parameters (all weights plus all biases). 0 if @net is NULL. */
 size_t fx_mlp_param_count(const struct fx_mlp *net);
 

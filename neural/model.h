@@ -12,6 +12,33 @@
  * A model whose magic, version, seed or shape does not match, or whose
  * records do not parse, is reported with -FX_ECORRUPT (never a crash); the
  * caller logs a warning and starts a fresh model.
+ *
+ * Format (version 1; integers and floats little-endian, every value ends
+ * with the XXH3-64 of what precedes it): an LMDB environment in one file
+ * (MDB_NOSUBDIR, no lock file) with named databases
+ *   meta      "meta": magic, version, hash algorithm, chunk size, seed,
+ *             neurons, region_blocks, fanout, flags, model clock and the
+ *             number of synapses, region slots and objects that follow
+ *   synapses  per chunk of FX_MODEL_CHUNK neurons (key: chunk index, u32
+ *             big-endian): (pre u32, post u32, weight f32) records
+ *   regions   per chunk: (neuron u32, slot u32, obj u64, first_block u64,
+ *             nblocks u32) records
+ *   objects   per batch (key: batch index, u32 big-endian): (obj u64, len
+ *             u32, len bytes) records, least recently used first
+ *   mlp       "mlp": layer count, widths, parameter count, parameters
+ *   counters  "counters": struct fx_model_counters then fx_predict_counters
+ * The layout is that of the machine that wrote it (LMDB pages are native).
+ * After LMDB's pages the file ends with a 24-byte trailer: "RFXMSUM1", the
+ * number of bytes before the trailer (u64) and their XXH3-64 (u64). A load
+ * checks it with read(2) before LMDB maps the file, so a damaged file of any
+ * kind is refused without LMDB ever reading it (LMDB has no checksums and
+ * trusts its pages).
+ *
+ * Saving is atomic: the model is written to FX_MODEL_FILE ".tmp" in short
+ * transactions, sealed with the trailer and synced, then rename(2)d over
+ * FX_MODEL_FILE (and the directory synced); a model file is never written
+ * again after that. A kill at any point leaves the previous model whole; a
+ * leftover .tmp is ignored by loads and replaced by the next save.
  */
 #ifndef FX_NEURAL_MODEL_H
 #define FX_NEURAL_MODEL_H
@@ -25,6 +52,7 @@
 #define FX_MODEL_FILE "model.mdb"
 #define FX_MODEL_MAGIC "RFXM"
 #define FX_MODEL_VERSION 1
+#define FX_MODEL_CHUNK 4096u /* neurons per synapse/region record (and per transaction) */
 
 /** Counters of the cache around the model, saved with it. */
 struct fx_model_counters {
@@ -34,10 +62,12 @@ struct fx_model_counters {
 };
 
 /**
- * Write @pred (required), @mlp (may be NULL) and @c to the model file in
- * @dir, replacing what was there. @return 0 or -errno with @d filled.
+ * Write @pred (required), @mlp (may be NULL) and @c (required) to the model
+ * file in @dir (which must exist), replacing what was there atomically (see
+ * above). Synapses weaker than 1/1000 of w_max are not saved.
+ * @return 0 or -errno (-EINVAL, -ENOMEM, -ENOSPC, -EIO, ...) with @d filled.
  * @note Reads @pred and @mlp: the caller keeps them still (holds their lock,
- *       or passes copies) for the duration.
+ *       or passes copies) for the duration, about 0.1 s for a full default model.
  */
 int fx_model_save(const char *dir, struct fx_predictor *pred, struct fx_mlp *mlp,
 		  const struct fx_model_counters *c, struct fx_diag *d);
@@ -46,9 +76,18 @@ int fx_model_save(const char *dir, struct fx_predictor *pred, struct fx_mlp *mlp
  * Load the model in @dir into a new predictor made with @o (whose neurons,
  * region_blocks and seed must match the saved ones) and, if @mlp is not
  * NULL and the saved MLP has the same shape, into @mlp's parameters.
+ * Everything is checked before anything is handed out: magic, version,
+ * checksums, seed and shape, record sizes, neuron indices, that every region
+ * hashes to its neuron, finite weights within bounds, and the counts in the
+ * meta record.
  * @return 0 and *@pred_out (owned by the caller) and *@c; -ENOENT when there
- *         is no model; -FX_ECORRUPT (mismatch, unknown version, corrupt) or
- *         -errno with @d filled. Nothing is written to the outputs on error.
+ *         is no model (@d untouched); -FX_ECORRUPT (mismatch, unknown
+ *         version, corrupt) or -errno with @d filled. Nothing is written to
+ *         the outputs, nor to @mlp, on error.
+ * @note A saved MLP that does not fit @mlp (other shape), or a missing one,
+ *       is not an error: @mlp is left as it was and, on success, @d->msg
+ *       says so while @d->err stays 0 (log it as a note). @d->msg is empty
+ *       when everything was loaded.
  */
 int fx_model_load(const char *dir, const struct fx_predict_opts *o, struct fx_mlp *mlp,
 		  struct fx_predictor **pred_out, struct fx_model_counters *c, struct fx_diag *d);

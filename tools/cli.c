@@ -37,6 +37,7 @@
 #include "fs/fs.h"
 #include "fs/options.h"
 #include "tools/completion.h"
+#include "tools/sim.h"
 
 extern char **environ;
 
@@ -83,6 +84,7 @@ static void fx_print_help(FILE *f)
 		"  config      print the resolved configuration: config print [--json]\n"
 		"  cache       check or empty a cache directory: cache verify|clear DIR\n"
 		"  stats       a mount's cache and request counters: stats [--json] MOUNTPOINT\n"
+		"  sim         replay a cache trace through the policies (rustfx sim --help)\n"
 		"  completion  print a shell completion script: completion bash|zsh|fish\n\n"
 		"global options:\n"
 		"  -c, --config PATH  configuration file (default: $RUSTFX_CONFIG, ./rustfx.toml,\n"
@@ -868,11 +870,13 @@ int fx_cli_main(int argc, char **argv)
 		return fx_cmd_cache(&cli, argc, argv);
 	if (strcmp(cmd, "stats") == 0)
 		return fx_cmd_stats(&cli, argc, argv);
+	if (strcmp(cmd, "sim") == 0)
+		return fx_cli_sim(argc, argv, cli.json);
 	if (strcmp(cmd, "help") == 0) {
 		fx_print_help(stdout);
 		return 0;
 	}
-	return fx_usage_error("commands: mount umount health sync config cache stats completion; see "
-			      "'rustfx --help'",
+	return fx_usage_error("commands: mount umount health sync config cache stats sim "
+			      "completion; see 'rustfx --help'",
 			      "unknown command '%s'", cmd);
 }

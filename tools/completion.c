@@ -6,7 +6,10 @@
 #include <errno.h>
 #include <string.h>
 
-#define FX_COMMANDS "mount umount health sync config cache stats completion"
+#define FX_COMMANDS "mount umount health sync config cache stats sim completion"
+#define FX_SIM_OPTS                                                                                \
+	"--trace --format --cache-size --policy --prefetch --block-size --readahead-max "            \
+	"--prefetch-max --json --curve --sizes --help"
 #define FX_GLOBAL_OPTS "-c --config -v --verbose --json -h --help --version"
 
 static void fx_opt_word(void *arg, const struct fx_conf_key *k)
@@ -54,6 +57,14 @@ static void fx_bash(const struct fx_config *cfg, FILE *f)
 		   "    config) COMPREPLY=($(compgen -W \"print --json\" -- \"$cur\"));;\n"
 		   "    cache) COMPREPLY=($(compgen -W \"verify clear --json --help\" -- \"$cur\")); [[ \"$cur\" != -* ]] && COMPREPLY+=($(compgen -d -- \"$cur\"));;\n"
 		   "    completion) COMPREPLY=($(compgen -W \"bash zsh fish\" -- \"$cur\"));;\n"
+		   "    sim)\n"
+		   "      case \"$prev\" in\n"
+		   "        --trace) COMPREPLY=($(compgen -f -- \"$cur\"));;\n"
+		   "        --format) COMPREPLY=($(compgen -W \"rustfx csv lirs cloudphysics auto\" -- \"$cur\"));;\n"
+		   "        --policy) COMPREPLY=($(compgen -W \"lru arc s3fifo sieve belady snn\" -- \"$cur\"));;\n"
+		   "        --prefetch) COMPREPLY=($(compgen -W \"off seq snn\" -- \"$cur\"));;\n"
+		   "        *) COMPREPLY=($(compgen -W \"" FX_SIM_OPTS "\" -- \"$cur\"));;\n"
+		   "      esac;;\n"
 		   "  esac\n"
 		   "}\n"
 		   "complete -F _rustfx rustfx\n");
@@ -72,6 +83,7 @@ static void fx_zsh(const struct fx_config *cfg, FILE *f)
 		   "    'sync:copy between local paths and buckets'\n"
 		   "    'config:print the resolved configuration'\n"
 		   "    'cache:check or empty a cache directory'\n"
+		   "    'sim:replay a cache trace through the policies'\n"
 		   "    'completion:print a shell completion script'\n"
 		   "  )\n"
 		   "  mount_opts=(");
@@ -92,6 +104,10 @@ static void fx_zsh(const struct fx_config *cfg, FILE *f)
 		   "        config) _values 'config command' print --json;;\n"
 		   "        cache) _arguments '--json[machine-readable output]' '1:cache command:(verify clear)' '2:cache directory:_files -/';;\n"
 		   "        completion) _values 'shell' bash zsh fish;;\n"
+		   "        sim) _arguments '--trace[trace file]:file:_files' '--format[trace format]:format:(rustfx csv lirs cloudphysics auto)' "
+		   "'--cache-size[bytes or a share of the footprint]:size:' '--policy[eviction policy]:policy:(lru arc s3fifo sieve belady snn)' "
+		   "'--prefetch[prefetch mode]:mode:(off seq snn)' '--block-size[block bytes]:size:' '--readahead-max[seq window]:size:' "
+		   "'--prefetch-max[snn blocks a request]:n:' '--json[JSON output]' '--curve[miss-ratio curve CSV]' '--sizes[curve sizes]:list:';;\n"
 		   "      esac;;\n"
 		   "  esac\n"
 		   "}\n"
@@ -112,12 +128,24 @@ static void fx_fish(const struct fx_config *cfg, FILE *f)
 		   "complete -c rustfx -n '__fish_use_subcommand' -a sync -d 'copy between paths and buckets'\n"
 		   "complete -c rustfx -n '__fish_use_subcommand' -a config -d 'print the resolved configuration'\n"
 		   "complete -c rustfx -n '__fish_use_subcommand' -a cache -d 'check or empty a cache directory'\n"
+		   "complete -c rustfx -n '__fish_use_subcommand' -a sim -d 'replay a cache trace through the policies'\n"
 		   "complete -c rustfx -n '__fish_use_subcommand' -a completion -d 'print a completion script'\n"
 		   "complete -c rustfx -n '__fish_seen_subcommand_from mount' -s f -d 'stay in the foreground'\n"
 		   "complete -c rustfx -n '__fish_seen_subcommand_from mount umount' -F\n"
 		   "complete -c rustfx -n '__fish_seen_subcommand_from config' -a 'print --json'\n"
 		   "complete -c rustfx -n '__fish_seen_subcommand_from cache' -a 'verify clear --json' -F\n"
-		   "complete -c rustfx -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'\n");
+		   "complete -c rustfx -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from sim' -l trace -r -d 'trace file'\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from sim' -l format -x -a 'rustfx csv lirs cloudphysics auto'\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from sim' -l cache-size -x -d 'bytes or N%% of the footprint'\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from sim' -l policy -x -a 'lru arc s3fifo sieve belady snn'\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from sim' -l prefetch -x -a 'off seq snn'\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from sim' -l block-size -x\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from sim' -l readahead-max -x\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from sim' -l prefetch-max -x\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from sim' -l sizes -x\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from sim' -l json -d 'JSON output'\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from sim' -l curve -d 'miss-ratio curve CSV'\n");
 	fx_config_each_key(cfg, fx_fish_opt, f);
 }
 

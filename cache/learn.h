@@ -1,0 +1,85 @@
+/*
+ * learn.h - the learning cache in a live mount: the access predictor
+ * driving learned prefetch (prefetch=snn), the reuse scorer shared with
+ * the "snn" eviction policy, the model saved beside the cache index, and
+ * trace recording (-o trace=PATH).
+ *
+ * Owns: one predictor (neural/predict.h) behind a mutex, the object records
+ * that let a prediction name what to fetch (key, ETag, size), turning
+ * predictions into prefetches on the reader at FX_FETCH_PREDICTED, the
+ * accuracy throttle, the MLP the "snn" policy trains (through
+ * struct fx_policy_env), saving both about every 30 s and at close, the
+ * trace writer, and the learned-prefetch counters.
+ * Does not own: the spiking network's maths (neural/), fetching and the
+ * memory budget (cache/reader.c), blocks and eviction (cache/store.c).
+ *
+ * Lock order: store lock -> learn lock (the policy asks for predicted
+ * activity while evicting, with a trylock), and the learn lock is never
+ * held while calling into the reader or the store.
+ */
+#ifndef FX_CACHE_LEARN_H
+#define FX_CACHE_LEARN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cache/policy.h"
+#include "cache/reader.h"
+#include "core/error.h"
+
+struct fx_learn_opts {
+	const char *dir;        /* the backend's cache directory: the model lives there */
+	bool predict;           /* prefetch=snn */
+	bool score;             /* cache_policy=snn: keep and save the reuse scorer */
+	uint32_t neurons;       /* snn_neurons */
+	uint32_t window_ms;     /* snn_window_ms */
+	uint32_t block_size;
+	const char *trace_path; /* record reads and opens here; NULL: no trace */
+};
+
+struct fx_learn_stats {
+	uint64_t accesses;     /* reads seen by the predictor */
+	uint64_t predicted;    /* blocks predicted */
+	uint64_t prefetched;   /* of those, queued for fetching */
+	uint64_t used;         /* predicted blocks read later (from the store) */
+	uint64_t wasted;       /* predicted blocks evicted unread (from the store) */
+	double accuracy;       /* used / prefetched */
+	double coverage;       /* used / (used + demand misses) */
+	uint64_t model_bytes;  /* memory of the predictor */
+	uint64_t synapses;
+	uint64_t saves;        /* model saves since mount */
+	bool model_loaded;     /* a saved model was loaded at mount */
+};
+
+struct fx_learn;
+
+/**
+ * Open the learning side for a cache in @o->dir: load the saved model (a
+ * missing, mismatched or corrupt one is replaced by a fresh model, with a
+ * warning for the last two), open the trace file. @return 0 and *@out, or
+ * -errno with @d filled (e.g. the trace file cannot be created).
+ */
+int fx_learn_open(const struct fx_learn_opts *o, struct fx_learn **out, struct fx_diag *d);
+/** Attach the reader prefetches go to and start the saver thread (after fork). */
+int fx_learn_start(struct fx_learn *l, struct fx_reader *reader, struct fx_store *store);
+/** Save the model, close the trace, free. NULL is a no-op. */
+void fx_learn_close(struct fx_learn *l);
+
+/** The environment the eviction policy gets (predicted activity, shared MLP). */
+void fx_learn_policy_env(struct fx_learn *l, struct fx_policy_env *env);
+
+/** A file was opened for reading. */
+void fx_learn_note_open(struct fx_learn *l, const struct fx_object_ref *obj);
+/**
+ * @len bytes at @off of @obj were read: record it, teach the predictor and
+ * prefetch what it predicts. Cheap; never blocks on I/O.
+ */
+void fx_learn_note_read(struct fx_learn *l, const struct fx_object_ref *obj, uint64_t off,
+			uint64_t len);
+
+/** Save the model now. @return 0 or -errno. */
+int fx_learn_save(struct fx_learn *l);
+
+void fx_learn_stats(struct fx_learn *l, struct fx_learn_stats *out);
+
+#endif
