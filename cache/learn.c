@@ -24,7 +24,6 @@
 #define FX_LEARN_SEED 0x72667834ULL    /* neuron mapping; saved with the model */
 #define FX_LEARN_SAVE_S 30             /* seconds between model saves */
 #define FX_LEARN_MAX_PRED 32           /* predictions taken per read */
-#define FX_LEARN_REC_MAX 1024          /* bytes of one object record */
 #define FX_LEARN_ACC_WINDOW 256        /* prefetched blocks per accuracy measurement */
 
 struct fx_learn {
@@ -45,6 +44,8 @@ struct fx_learn {
 	pthread_mutex_t mlp_lock;
 
 	struct fx_trace_writer *trace;
+	void (*hook)(void *arg, const char *key); /* predicted objects, see learn.h */
+	void *hook_arg;
 	struct fx_reader *reader; /* borrowed, set at start */
 	struct fx_store *store;   /* borrowed, set at start */
 
@@ -64,11 +65,8 @@ static uint64_t fx_mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/*
- * An object record: what a prediction needs to fetch the object again.
- * Layout: u64 size, u16 version length, version bytes, key bytes (no NUL).
- */
-static size_t fx_rec_encode(const struct fx_object_ref *obj, uint8_t *buf)
+/* The object record's layout is in learn.h. */
+size_t fx_learn_rec_encode(const struct fx_object_ref *obj, uint8_t *buf)
 {
 	size_t vl = strlen(obj->version), kl = strlen(obj->key);
 	uint16_t v16 = (uint16_t)vl;
@@ -82,9 +80,10 @@ static size_t fx_rec_encode(const struct fx_object_ref *obj, uint8_t *buf)
 	return 10 + vl + kl;
 }
 
-/* Decode @rec (@len bytes) into @key/@version (NUL-terminated, in @strings). */
-static int fx_rec_decode(const uint8_t *rec, size_t len, char *strings, struct fx_object_ref *obj)
+int fx_learn_rec_decode(const void *rec_bytes, size_t len, char *strings,
+			struct fx_object_ref *obj)
 {
+	const uint8_t *rec = rec_bytes;
 	uint16_t vl;
 
 	if (len < 10)
@@ -285,6 +284,12 @@ void fx_learn_close(struct fx_learn *l)
 	free(l);
 }
 
+void fx_learn_set_hook(struct fx_learn *l, void (*fn)(void *arg, const char *key), void *arg)
+{
+	l->hook = fn;
+	l->hook_arg = arg;
+}
+
 void fx_learn_note_open(struct fx_learn *l, const struct fx_object_ref *obj)
 {
 	if (l && l->trace)
@@ -333,7 +338,7 @@ void fx_learn_note_read(struct fx_learn *l, const struct fx_object_ref *obj, uin
 		return;
 	bs = l->o.block_size;
 	region = (uint64_t)fx_predict_opts(l->pred)->region_blocks;
-	rlen = fx_rec_encode(obj, rec);
+	rlen = fx_learn_rec_encode(obj, rec);
 	now = fx_mono_ms();
 	pthread_mutex_lock(&l->lock);
 	if (l->saving) { /* a save is writing the model: do not wait for it */
@@ -364,7 +369,7 @@ void fx_learn_note_read(struct fx_learn *l, const struct fx_object_ref *obj, uin
 		pthread_mutex_lock(&l->lock);
 		n = fx_predict_object_get(l->pred, pred[i].obj, buf, sizeof(buf));
 		pthread_mutex_unlock(&l->lock);
-		if (n <= 0 || fx_rec_decode(buf, (size_t)n, strings, &ref) < 0 || !ref.size)
+		if (n <= 0 || fx_learn_rec_decode(buf, (size_t)n, strings, &ref) < 0 || !ref.size)
 			continue;
 		if (pred[i].first_block * bs >= ref.size)
 			continue;
@@ -373,6 +378,8 @@ void fx_learn_note_read(struct fx_learn *l, const struct fx_object_ref *obj, uin
 			nblocks = (ref.size + bs - 1) / bs - pred[i].first_block;
 		queued = fx_reader_prefetch(l->reader, &ref, pred[i].first_block, nblocks,
 					    FX_FETCH_PREDICTED);
+		if (queued && l->hook)
+			l->hook(l->hook_arg, ref.key);
 		pthread_mutex_lock(&l->lock);
 		l->predicted += nblocks;
 		l->prefetched += queued;

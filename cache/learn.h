@@ -53,6 +53,33 @@ struct fx_learn_stats {
 
 struct fx_learn;
 
+#define FX_LEARN_REC_MAX 1024 /* bytes of one object record (<= FX_PREDICT_OBJECT_MAX) */
+
+/*
+ * The object record the predictor keeps for each object read (saved with
+ * the model): what a prediction needs to fetch the object again, and what
+ * `rustfx brain` names an object by. Layout: u64 size, u16 version (ETag)
+ * length, the version bytes, the key bytes (no NUL); integers in the byte
+ * order of the machine, as the rest of the model file.
+ */
+
+/**
+ * Encode @obj into @buf (room for FX_LEARN_REC_MAX bytes).
+ * @return the record's length, or 0 when it would not fit (an object whose
+ *         key and ETag are that long is not predicted).
+ */
+size_t fx_learn_rec_encode(const struct fx_object_ref *obj, uint8_t *buf);
+
+/**
+ * Decode the record @rec of @len bytes into @obj: its key and version
+ * point into @strings (room for at least @len bytes), NUL-terminated.
+ * Records come from model files, so they are taken as untrusted: a key may
+ * hold any byte but NUL (one ends it early).
+ * @return 0, or -EINVAL for a record too short or without a key (@obj and
+ *         @strings then undefined).
+ */
+int fx_learn_rec_decode(const void *rec, size_t len, char *strings, struct fx_object_ref *obj);
+
 /**
  * Open the learning side for a cache in @o->dir: load the saved model (a
  * missing, mismatched or corrupt one is replaced by a fresh model, with a
@@ -76,6 +103,14 @@ void fx_learn_note_open(struct fx_learn *l, const struct fx_object_ref *obj);
  */
 void fx_learn_note_read(struct fx_learn *l, const struct fx_object_ref *obj, uint64_t off,
 			uint64_t len);
+
+/**
+ * Call @fn(@arg, key) for each object a read's predictions name whose
+ * blocks had to be fetched (so the object is likely not looked up yet):
+ * the file system warms its attributes. Called outside every lock of ours.
+ * Set before fx_learn_start.
+ */
+void fx_learn_set_hook(struct fx_learn *l, void (*fn)(void *arg, const char *key), void *arg);
 
 /** Save the model now. @return 0 or -errno. */
 int fx_learn_save(struct fx_learn *l);

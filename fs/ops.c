@@ -32,6 +32,7 @@
 #include "cache/cache.h"
 #include "cache/staging.h"
 #include "fs/control.h"
+#include "fs/headahead.h"
 #include "core/log.h"
 #include "fs/inode.h"
 #include "fs/namespace.h"
@@ -48,6 +49,7 @@
 struct fx_fs {
 	struct fx_backend *backend;
 	struct fx_cache *cache;
+	struct fx_headahead *ha; /* predicted lookups; NULL unless prefetch=snn */
 	struct fx_ctl ctl; /* the virtual control directory */
 	struct fuse_session *se; /* for invalidation notices; set while mounted */
 	/* Directory listings reused for dir_ttl seconds while nothing changed
@@ -215,7 +217,11 @@ static int fx_probe(struct fx_fs *fs, const char *key, struct stat *st, struct f
 		fx_ns_stat(st, NULL, true, 0, 0, &fs->defaults);
 		return 0;
 	}
-	ret = fx_backend_head(fs->backend, key, &info);
+	/* A file the learning cache predicted may have been HEADed already. */
+	if (fx_headahead_take(fs->ha, key, atomic_load(&fs->gen), &info) == 0)
+		ret = 0;
+	else
+		ret = fx_backend_head(fs->backend, key, &info);
 	if (ret == 0) {
 		fx_ns_stat(st, &info.meta, false, info.size, info.mtime_ns, &fs->defaults);
 		if (etag)
@@ -2342,6 +2348,14 @@ static const struct fuse_lowlevel_ops fx_ops = {
 	.create = fx_op_create,
 };
 
+/* The learning cache predicts @key will be read: have its attributes ready. */
+static void fx_predicted(void *arg, const char *key)
+{
+	struct fx_fs *fs = arg;
+
+	fx_headahead_want(fs->ha, key, atomic_load(&fs->gen));
+}
+
 int fx_fs_new(struct fx_backend *b, const struct fx_fs_options *opt,
 	      const struct fx_cache_opts *copt, const char *cache_dir, struct fx_fs **out,
 	      struct fx_diag *d)
@@ -2370,6 +2384,13 @@ int fx_fs_new(struct fx_backend *b, const struct fx_fs_options *opt,
 		goto fail;
 	if ((ret = fx_cache_open(b, cache_dir, copt, &fs->cache, d)) < 0)
 		goto fail;
+	if (fs->cache->learn && copt->prefetch == FX_PREFETCH_SNN && opt->stat_ttl > 0) {
+		if ((ret = fx_headahead_new(b, opt->stat_ttl, &fs->ha)) < 0) {
+			fx_diag_set(d, ret, NULL, "cannot set up the filesystem (%s)", fx_strerror(ret));
+			goto fail;
+		}
+		fx_learn_set_hook(fs->cache->learn, fx_predicted, fs);
+	}
 	pthread_mutex_init(&fs->listings_lock, NULL);
 	fs->ctl = (struct fx_ctl){ .enabled = opt->stats, .backend = b, .cache = fs->cache,
 				   .uid = opt->uid, .gid = opt->gid, .timeout = opt->attr_timeout,
@@ -2396,6 +2417,7 @@ void fx_fs_free(struct fx_fs *fs)
 		return;
 	for (int i = 0; i < FX_LISTINGS; i++)
 		fx_dir_free(fs->listings[i].dir);
+	fx_headahead_free(fs->ha); /* before the cache: its hook feeds it */
 	fx_cache_close(fs->cache);
 	fx_itable_free(fs->inodes);
 	if (fs->devnull >= 0)
@@ -2487,6 +2509,8 @@ int fx_fs_run(struct fx_fs *fs, const char *fsname, const char *mountpoint, bool
 		goto out_unmount;
 	}
 	fx_info("mounted %s at %s", fsname, mountpoint);
+	if (fs->ha && fx_headahead_start(fs->ha) < 0)
+		fx_warn("cannot start the threads of predicted lookups: files are looked up on demand");
 	if ((ret = fx_cache_start(fs->cache)) < 0)
 		fx_error("cannot start the cache's threads (%s): reads fetch one block at a time",
 			 fx_strerror(ret));
