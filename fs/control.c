@@ -106,17 +106,21 @@ char *fx_ctl_stats_json(const struct fx_ctl *c)
 		"requests", requests);
 	if (root && c->cache->learn) {
 		struct fx_learn_stats ls;
+		struct fx_headahead_stats hs;
 
 		fx_learn_stats(c->cache->learn, &ls);
+		fx_headahead_stats(c->ha, &hs);
 		json_object_set_new(
 			root, "learn",
-			json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:b}", "accesses",
+			json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:b, s:I, s:I}",
+				  "accesses",
 				  (json_int_t)ls.accesses, "predicted", (json_int_t)ls.predicted,
 				  "prefetched", (json_int_t)ls.prefetched, "used", (json_int_t)ls.used,
 				  "wasted", (json_int_t)ls.wasted, "accuracy", ls.accuracy, "coverage",
 				  ls.coverage, "model_bytes", (json_int_t)ls.model_bytes, "synapses",
 				  (json_int_t)ls.synapses, "saves", (json_int_t)ls.saves, "model_loaded",
-				  ls.model_loaded));
+				  ls.model_loaded, "lookups_prefetched", (json_int_t)hs.sent,
+				  "lookups_used", (json_int_t)hs.used));
 	}
 	if (!root)
 		return NULL;

@@ -19,6 +19,7 @@
 
 #include "backends/backend.h"
 #include "cache/cache.h"
+#include "fs/headahead.h"
 
 #define FX_CTL_DIR_INO ((fuse_ino_t)(UINT64_MAX - 1))
 #define FX_CTL_STATS_INO ((fuse_ino_t)(UINT64_MAX - 2))
@@ -28,6 +29,7 @@ struct fx_ctl {
 	char name[256];          /* of the directory below the mount's root */
 	struct fx_backend *backend; /* borrowed */
 	struct fx_cache *cache;     /* borrowed */
+	struct fx_headahead *ha;    /* borrowed; NULL without predicted lookups */
 	uid_t uid;
 	gid_t gid;
 	double timeout; /* attribute and entry timeout of the virtual inodes */

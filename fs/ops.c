@@ -2392,7 +2392,7 @@ int fx_fs_new(struct fx_backend *b, const struct fx_fs_options *opt,
 		fx_learn_set_hook(fs->cache->learn, fx_predicted, fs);
 	}
 	pthread_mutex_init(&fs->listings_lock, NULL);
-	fs->ctl = (struct fx_ctl){ .enabled = opt->stats, .backend = b, .cache = fs->cache,
+	fs->ctl = (struct fx_ctl){ .enabled = opt->stats, .backend = b, .cache = fs->cache, .ha = fs->ha,
 				   .uid = opt->uid, .gid = opt->gid, .timeout = opt->attr_timeout,
 				   .started = now };
 	snprintf(fs->ctl.name, sizeof(fs->ctl.name), "%s", opt->control_dir);
