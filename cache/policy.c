@@ -14,6 +14,7 @@
  * lookups.
  */
 #include "cache/policy_i.h"
+#include "core/hash.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -197,20 +198,15 @@ struct fx_s3fifo {
 	struct fx_ghost ghost;
 };
 
-/* The id is already an XXH3-128 digest; fold it and finalise (murmur3 fmix64)
- * so that hand-made ids in tests spread over the table too. */
-static uint64_t fx_ghost_hash(const struct fx_cblock *b)
+/* The id is already an XXH3-128 digest; fold it and finalise so that
+ * hand-made ids (tests, the simulator) spread over tables too. */
+uint64_t fx_cblock_key(const struct fx_cblock *b)
 {
 	uint64_t lo, hi, h;
 
 	memcpy(&lo, b->id, sizeof(lo));
 	memcpy(&hi, b->id + sizeof(lo), sizeof(hi));
-	h = lo ^ (hi * 0x9e3779b97f4a7c15ull);
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
+	h = fx_mix64(lo ^ (hi * 0x9e3779b97f4a7c15ull));
 	return h ? h : 1;
 }
 
@@ -350,7 +346,7 @@ static void fx_s3fifo_insert(void *state, struct fx_cblock *b)
 	struct fx_s3fifo *s = state;
 
 	b->freq = 0;
-	if (fx_ghost_take(&s->ghost, fx_ghost_hash(b)))
+	if (fx_ghost_take(&s->ghost, fx_cblock_key(b)))
 		fx_cqueue_push_head(&s->main, b, FX_Q_MAIN);
 	else
 		fx_cqueue_push_head(&s->small, b, FX_Q_SMALL);
@@ -392,7 +388,7 @@ static struct fx_cblock *fx_s3fifo_evict(void *state)
 				fx_cqueue_push_head(&s->main, b, FX_Q_MAIN);
 				continue;
 			}
-			fx_ghost_add(&s->ghost, fx_ghost_hash(b), b->size);
+			fx_ghost_add(&s->ghost, fx_cblock_key(b), b->size);
 			return b;
 		}
 		b = s->main.tail;

@@ -30,6 +30,9 @@ struct fx_cqueue {
 void fx_cqueue_push_head(struct fx_cqueue *q, struct fx_cblock *b, uint8_t id);
 void fx_cqueue_unlink(struct fx_cqueue *q, struct fx_cblock *b);
 
+/** A 64-bit key of block @b's whole id, never 0 (ids need not be hashes). */
+uint64_t fx_cblock_key(const struct fx_cblock *b);
+
 /**
  * Double the array *@arr of *@cap elements of @elem bytes (16 at first).
  * @return 0, or -ENOMEM with the array unchanged.

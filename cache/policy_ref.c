@@ -77,21 +77,6 @@ struct fx_arc {
 	uint64_t tmask;
 };
 
-static uint64_t fx_ref_hash(const struct fx_cblock *b)
-{
-	uint64_t lo, hi, h;
-
-	memcpy(&lo, b->id, sizeof(lo));
-	memcpy(&hi, b->id + sizeof(lo), sizeof(hi));
-	h = lo ^ (hi * 0x9e3779b97f4a7c15ull);
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
-
 /* Table slot holding ghost @hash, or -1. */
 static int64_t fx_arc_find(const struct fx_arc *a, uint64_t hash)
 {
@@ -201,7 +186,7 @@ static int fx_arc_grow(struct fx_arc *a)
 /* Remember @b at the head of ghost list @list. */
 static void fx_arc_ghost_add(struct fx_arc *a, const struct fx_cblock *b, int list)
 {
-	uint64_t hash = fx_ref_hash(b);
+	uint64_t hash = fx_cblock_key(b);
 	int64_t slot = fx_arc_find(a, hash);
 	struct fx_glist *l = &a->b[list];
 	uint32_t idx;
@@ -272,7 +257,7 @@ static void fx_arc_insert(void *state, struct fx_cblock *b)
 {
 	struct fx_arc *a = state;
 	uint64_t b1 = a->b[FX_ARC_B1].bytes, b2 = a->b[FX_ARC_B2].bytes, delta;
-	int64_t slot = fx_arc_find(a, fx_ref_hash(b));
+	int64_t slot = fx_arc_find(a, fx_cblock_key(b));
 	uint32_t idx;
 
 	if (slot < 0) {

@@ -120,20 +120,6 @@ static uint64_t fx_snn_rand(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-/* A 64-bit key of the block's whole id (ids need not be hashes: the simulator's are not). */
-static uint64_t fx_snn_key(const struct fx_cblock *b)
-{
-	uint64_t lo, hi, k;
-
-	memcpy(&lo, b->id, sizeof(lo));
-	memcpy(&hi, b->id + 8, sizeof(hi));
-	k = lo ^ (hi + 0x9e3779b97f4a7c15ULL + (lo << 6) + (lo >> 2));
-	k = (k ^ (k >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	k = (k ^ (k >> 27)) * 0x94d049bb133111ebULL;
-	k ^= k >> 31;
-	return k ? k : 1;
-}
-
 /* -------------------------------------------------------------- shadow LRU */
 
 #define FX_NONE UINT32_MAX
@@ -363,7 +349,7 @@ static void fx_snn_sample(struct fx_snn_policy *s)
 	if (s->n == 0 || s->clock % FX_SNN_SAMPLE_EVERY)
 		return;
 	b = s->blocks[fx_snn_rand(&s->rng) % s->n];
-	key = fx_snn_key(b);
+	key = fx_cblock_key(b);
 	p = fx_snn_pending(s, key);
 	if (p->key && p->key != key && s->clock - p->t <= p->horizon)
 		return; /* the slot is taken by a sample still waiting */
@@ -496,7 +482,7 @@ static void fx_snn_free(void *state)
 /* One access (insert = miss, hit): clock, shadow LRU, outcome of samples. */
 static void fx_snn_access(struct fx_snn_policy *s, struct fx_cblock *b, bool miss)
 {
-	uint64_t key = fx_snn_key(b), window;
+	uint64_t key = fx_cblock_key(b), window;
 	bool lru_hit;
 
 	s->clock++;
@@ -535,7 +521,7 @@ static void fx_snn_insert(void *state, struct fx_cblock *b)
 	struct fx_snn_policy *s = state;
 	struct fx_snn_block *h = calloc(1, sizeof(*h));
 	struct fx_snn_hist *g;
-	uint64_t key = fx_snn_key(b);
+	uint64_t key = fx_cblock_key(b);
 
 	if (!h || (s->n == s->cap && fx_grow_array((void **)&s->blocks, &s->cap, sizeof(*s->blocks)) < 0)) {
 		/* Without memory the block is still tracked by recency. */
@@ -593,7 +579,7 @@ static void fx_snn_forget(struct fx_snn_policy *s, struct fx_cblock *b, bool kee
 	if (!h)
 		return;
 	if (keep_history) {
-		uint64_t key = fx_snn_key(b);
+		uint64_t key = fx_cblock_key(b);
 
 		fx_snn_hindsight(s, h->t_last, h->t_prev, h->t_insert, h->count, b->size, 0,
 				 s->clock - h->t_last);

@@ -8,6 +8,7 @@
  * Does not own: eviction order (the fx_policy vtables; "belady" below is
  * the one policy defined here), trace parsing, printing.
  */
+#include "core/hash.h"
 #include "cache/sim.h"
 
 #include <assert.h>
@@ -26,15 +27,6 @@
 #define FX_SIM_CHUNK		 4096u	    /* simulated blocks allocated at a time */
 #define FX_SIM_PREDICT_PER_BLOCK 8u
 
-static uint64_t fx_mix64(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
 
 /* @a + @b, or UINT64_MAX when that overflows (offsets come from traces). */
 static uint64_t fx_sat_add(uint64_t a, uint64_t b)

@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "core/mdb.h"
 #include "cache/store.h"
 #include "core/fsutil.h"
 #include "core/log.h"
@@ -139,25 +140,6 @@ static uint64_t fx_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static int fx_mdb_errno(int rc)
-{
-	switch (rc) {
-	case MDB_SUCCESS:
-		return 0;
-	case MDB_NOTFOUND:
-		return -ENOENT;
-	case MDB_MAP_FULL:
-	case MDB_DBS_FULL:
-		return -ENOSPC;
-	case MDB_CORRUPTED:
-	case MDB_INVALID:
-	case MDB_VERSION_MISMATCH:
-	case MDB_PAGE_NOTFOUND:
-		return -FX_ECORRUPT;
-	default:
-		return rc > 0 ? -rc : -EIO;
-	}
-}
 
 /* ------------------------------------------------------------ paths */
 
@@ -1708,6 +1690,17 @@ int fx_store_verify(const char *dir, struct fx_store_report *r, struct fx_diag *
 	r->bytes = s->used;
 	fx_store_close(s);
 	return 0;
+}
+
+int fx_store_lock(const char *dir, int *fd_out, struct fx_diag *d)
+{
+	return fx_lock_dir(dir, fd_out, d);
+}
+
+void fx_store_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }
 
 int fx_store_clear(const char *dir, struct fx_diag *d)

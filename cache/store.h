@@ -198,6 +198,17 @@ struct fx_store_report {
 int fx_store_verify(const char *dir, struct fx_store_report *r, struct fx_diag *d);
 
 /**
+ * Take the lock of the store in @dir (<dir>/lock, flock'd exclusively) the
+ * way a mount and `rustfx cache` do, without opening the store: for tools
+ * that change files a mounted store owns (`rustfx brain reset`).
+ * @return 0 and *@fd_out (give it to fx_store_unlock), -EBUSY while a mount
+ *         or another tool holds it, or -errno; @d filled on error.
+ */
+int fx_store_lock(const char *dir, int *fd_out, struct fx_diag *d);
+/** Release a lock fx_store_lock took. A negative @fd is a no-op. */
+void fx_store_unlock(int fd);
+
+/**
  * Remove every block and the index of the store in @dir (staged writes
  * under <dir>/staging are left alone). @return 0, -EBUSY while mounted, or
  * -errno with @d.

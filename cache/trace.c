@@ -10,6 +10,7 @@
  * Every input goes through zlib's gzread, which passes plain files through
  * unchanged, so each format may be gzip-compressed.
  */
+#include "core/hash.h"
 #include "cache/trace.h"
 
 #include <ctype.h>
@@ -32,15 +33,6 @@
 #define FX_SRC_BUF    (64u * 1024)
 
 /* murmur3's fmix64: ids from tests are small integers, spread them. */
-static uint64_t fx_mix64(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
 
 static void fx_put_le16(uint8_t *p, uint16_t v)
 {

@@ -11,6 +11,7 @@
  */
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 
+#include "core/mdb.h"
 #include "neural/model.h"
 
 #include <errno.h>
@@ -187,26 +188,6 @@ static ssize_t fx_unseal(const MDB_val *v)
 
 /* ------------------------------------------------------------ LMDB */
 
-static int fx_model_mdb_errno(int rc)
-{
-	switch (rc) {
-	case MDB_SUCCESS:
-		return 0;
-	case MDB_NOTFOUND:
-		return -ENOENT;
-	case MDB_MAP_FULL:
-	case MDB_DBS_FULL:
-		return -ENOSPC;
-	case MDB_CORRUPTED:
-	case MDB_INVALID:
-	case MDB_VERSION_MISMATCH:
-	case MDB_PAGE_NOTFOUND:
-	case MDB_BAD_VALSIZE:
-		return -FX_ECORRUPT;
-	default:
-		return rc > 0 ? -rc : -EIO;
-	}
-}
 
 enum {
 	FX_DB_META,
@@ -256,7 +237,7 @@ static int fx_model_env_open(struct fx_model_env *m, const char *path, bool rdon
 	int rc;
 
 	if ((rc = mdb_env_create(&m->env)))
-		return fx_model_mdb_errno(rc);
+		return fx_mdb_errno(rc);
 	mdb_env_set_maxdbs(m->env, FX_DB_COUNT);
 	mdb_env_set_mapsize(m->env, map_size);
 	rc = mdb_env_open(m->env, path, flags, 0600);
@@ -274,7 +255,7 @@ static int fx_model_env_open(struct fx_model_env *m, const char *path, bool rdon
 		return 0;
 out_close:
 	/* a database missing from an existing file: not a model we wrote */
-	rc = rc == MDB_NOTFOUND ? -FX_ECORRUPT : fx_model_mdb_errno(rc);
+	rc = rc == MDB_NOTFOUND ? -FX_ECORRUPT : fx_mdb_errno(rc);
 out_close_err:
 	mdb_env_close(m->env);
 	m->env = NULL;
@@ -286,7 +267,7 @@ static int fx_model_put(struct fx_model_env *m, MDB_txn *txn, int db, const void
 {
 	MDB_val k = {klen, (void *)key}, v = {b->len, b->p};
 
-	return fx_model_mdb_errno(mdb_put(txn, m->dbi[db], &k, &v, 0));
+	return fx_mdb_errno(mdb_put(txn, m->dbi[db], &k, &v, 0));
 }
 
 static int fx_model_commit(MDB_txn *txn, int rc)
@@ -295,7 +276,7 @@ static int fx_model_commit(MDB_txn *txn, int rc)
 		mdb_txn_abort(txn);
 		return rc;
 	}
-	return fx_model_mdb_errno(mdb_txn_commit(txn));
+	return fx_mdb_errno(mdb_txn_commit(txn));
 }
 
 /* ------------------------------------------------------------ file checksum */
@@ -446,7 +427,7 @@ static int fx_save_chunk(struct fx_save *s, uint32_t chunk, uint32_t neurons)
 	if ((rc = fx_buf_seal(&s->a)) < 0 || (rc = fx_buf_seal(&s->b)) < 0)
 		return rc;
 	fx_put_key(key, chunk);
-	if ((rc = fx_model_mdb_errno(mdb_txn_begin(s->m.env, NULL, 0, &txn))))
+	if ((rc = fx_mdb_errno(mdb_txn_begin(s->m.env, NULL, 0, &txn))))
 		return rc;
 	rc = fx_model_put(&s->m, txn, FX_DB_SYNAPSES, key, sizeof(key), &s->a);
 	if (!rc)
@@ -466,7 +447,7 @@ static int fx_save_objects_flush(struct fx_save *s)
 	if ((rc = fx_buf_seal(&s->a)) < 0)
 		return rc;
 	fx_put_key(key, s->n_batches++);
-	if ((rc = fx_model_mdb_errno(mdb_txn_begin(s->m.env, NULL, 0, &txn))))
+	if ((rc = fx_mdb_errno(mdb_txn_begin(s->m.env, NULL, 0, &txn))))
 		return rc;
 	rc = fx_model_commit(txn, fx_model_put(&s->m, txn, FX_DB_OBJECTS, key, sizeof(key), &s->a));
 	s->a.len = 0;
@@ -537,7 +518,7 @@ static int fx_save_tail(struct fx_save *s, struct fx_mlp *mlp, const struct fx_m
 	if ((rc = fx_buf_seal(&s->a)) < 0)
 		return rc;
 
-	if ((rc = fx_model_mdb_errno(mdb_txn_begin(s->m.env, NULL, 0, &txn))))
+	if ((rc = fx_mdb_errno(mdb_txn_begin(s->m.env, NULL, 0, &txn))))
 		return rc;
 	if (mlp)
 		rc = fx_model_put(&s->m, txn, FX_DB_MLP, "mlp", 3, &s->b);
@@ -659,10 +640,15 @@ struct fx_load {
 	MDB_txn *txn;
 	const char *dir;
 	struct fx_diag *d;
+	uint64_t file_bytes;
 	/* from the meta record */
+	uint64_t seed;
 	uint32_t neurons, region_blocks, fanout, flags;
 	double clock;
 	uint64_t n_synapses, n_slots, n_objects;
+	/* from the MLP record (0 layers: none saved) */
+	uint32_t mlp_layers;
+	unsigned mlp_shape[FX_MLP_MAX_LAYERS];
 };
 
 /* Report a corrupt or mismatched model. @return -FX_ECORRUPT. */
@@ -680,10 +666,66 @@ static int fx_load_get(struct fx_load *l, int db, const char *key, MDB_val *v, c
 
 	if (rc == MDB_NOTFOUND)
 		return fx_load_bad(l, what);
-	return fx_model_mdb_errno(rc);
+	return fx_mdb_errno(rc);
 }
 
-static int fx_load_meta(struct fx_load *l, const struct fx_predict_opts *o, uint32_t fanout)
+/*
+ * Open the model file of @l->dir for reading once its trailer checks out:
+ * l->m, l->txn and l->file_bytes. @return 0, -ENOENT when there is no model
+ * (@l->d untouched), -FX_ECORRUPT or -errno with @l->d filled; nothing is
+ * left open on error.
+ */
+static int fx_load_open(struct fx_load *l)
+{
+	char file[PATH_MAX];
+	struct stat sb;
+	int rc;
+
+	if ((rc = fx_model_paths(l->dir, file, NULL)) < 0) {
+		fx_diag_set(l->d, rc, NULL, "cannot load the model in %s (%s)",
+			    l->dir ? l->dir : "(null)", fx_strerror(rc));
+		return rc;
+	}
+	if (stat(file, &sb) < 0) {
+		rc = -errno;
+		if (rc != -ENOENT)
+			fx_diag_set(l->d, rc, fx_model_hint_load, "cannot read the model in %s (%s)",
+				    l->dir, fx_strerror(rc));
+		return rc;
+	}
+	if ((rc = fx_file_verify(file)) < 0) {
+		if (rc == -FX_ECORRUPT)
+			return fx_load_bad(l,
+					   "file checksum missing or wrong: damaged or truncated");
+		fx_diag_set(l->d, rc, fx_model_hint_load, "cannot read the model in %s (%s)",
+			    l->dir, fx_strerror(rc));
+		return rc;
+	}
+	if ((rc = fx_model_env_open(&l->m, file, true, FX_MODEL_MAP_SIZE)) < 0) {
+		if (rc == -FX_ECORRUPT || rc == -ENOENT)
+			return fx_load_bad(l, "not an LMDB file, truncated, or databases missing");
+		fx_diag_set(l->d, rc, fx_model_hint_load, "cannot load the model in %s (%s)",
+			    l->dir, fx_strerror(rc));
+		return rc;
+	}
+	if ((rc = fx_mdb_errno(mdb_txn_begin(l->m.env, NULL, MDB_RDONLY, &l->txn)))) {
+		mdb_env_close(l->m.env);
+		fx_diag_set(l->d, rc, fx_model_hint_load, "cannot load the model in %s (%s)",
+			    l->dir, fx_strerror(rc));
+		return rc;
+	}
+	l->file_bytes = (uint64_t)sb.st_size;
+	return 0;
+}
+
+static void fx_load_close(struct fx_load *l)
+{
+	mdb_txn_abort(l->txn);
+	mdb_env_close(l->m.env);
+}
+
+/* Read and check the meta record on its own (format, not this mount's shape). */
+static int fx_load_meta(struct fx_load *l)
 {
 	const unsigned char *p;
 	char why[160];
@@ -712,9 +754,26 @@ static int fx_load_meta(struct fx_load *l, const struct fx_predict_opts *o, uint
 	l->n_synapses = fx_get_u64(p + 48);
 	l->n_slots = fx_get_u64(p + 56);
 	l->n_objects = fx_get_u64(p + 64);
-	if (fx_get_u64(p + 16) != o->seed) {
+	l->seed = fx_get_u64(p + 16);
+	if (!isfinite(l->clock) || l->clock < 0 || (l->flags & ~FX_MODEL_FLAG_MLP))
+		return fx_load_bad(l, "bad clock or flags in the meta record");
+	if (l->neurons == 0 || l->neurons > FX_SNN_MAX_NEURONS || l->region_blocks == 0 ||
+	    l->fanout == 0 || l->fanout > FX_SNN_MAX_FANOUT)
+		return fx_load_bad(l, "network shape out of range in the meta record");
+	if (l->n_synapses > (uint64_t)l->neurons * l->fanout ||
+	    l->n_slots > (uint64_t)l->neurons * FX_PREDICT_SLOTS)
+		return fx_load_bad(l, "more synapses or regions than the network holds");
+	return 0;
+}
+
+/* The meta record read by fx_load_meta against the predictor to load into. */
+static int fx_load_match(struct fx_load *l, const struct fx_predict_opts *o, uint32_t fanout)
+{
+	char why[160];
+
+	if (l->seed != o->seed) {
 		snprintf(why, sizeof(why), "saved with hash seed %#llx, this mount uses %#llx",
-			 (unsigned long long)fx_get_u64(p + 16), (unsigned long long)o->seed);
+			 (unsigned long long)l->seed, (unsigned long long)o->seed);
 		return fx_load_bad(l, why);
 	}
 	if (l->neurons != o->neurons || l->region_blocks != o->region_blocks ||
@@ -726,8 +785,6 @@ static int fx_load_meta(struct fx_load *l, const struct fx_predict_opts *o, uint
 			 fanout);
 		return fx_load_bad(l, why);
 	}
-	if (!isfinite(l->clock) || l->clock < 0 || (l->flags & ~FX_MODEL_FLAG_MLP))
-		return fx_load_bad(l, "bad clock or flags in the meta record");
 	return 0;
 }
 
@@ -745,7 +802,7 @@ static int fx_load_chunks(struct fx_load *l, int db, size_t rec_len,
 	MDB_val k, v;
 	int rc = 0, mrc, op = MDB_FIRST;
 
-	if ((rc = fx_model_mdb_errno(mdb_cursor_open(l->txn, l->m.dbi[db], &cur))))
+	if ((rc = fx_mdb_errno(mdb_cursor_open(l->txn, l->m.dbi[db], &cur))))
 		return rc;
 	while (!rc && !(mrc = mdb_cursor_get(cur, &k, &v, op))) {
 		ssize_t n = fx_unseal(&v);
@@ -761,7 +818,7 @@ static int fx_load_chunks(struct fx_load *l, int db, size_t rec_len,
 	}
 	mdb_cursor_close(cur);
 	if (!rc && mrc != MDB_NOTFOUND)
-		rc = fx_model_mdb_errno(mrc);
+		rc = fx_mdb_errno(mrc);
 	return rc;
 }
 
@@ -813,7 +870,7 @@ static int fx_load_objects(struct fx_load *l, struct fx_predictor *pred)
 	MDB_val k, v;
 	int rc = 0, mrc, op = MDB_FIRST;
 
-	if ((rc = fx_model_mdb_errno(mdb_cursor_open(l->txn, l->m.dbi[FX_DB_OBJECTS], &cur))))
+	if ((rc = fx_mdb_errno(mdb_cursor_open(l->txn, l->m.dbi[FX_DB_OBJECTS], &cur))))
 		return rc;
 	while (!rc && !(mrc = mdb_cursor_get(cur, &k, &v, op))) {
 		const unsigned char *p = v.mv_data;
@@ -846,7 +903,7 @@ static int fx_load_objects(struct fx_load *l, struct fx_predictor *pred)
 	}
 	mdb_cursor_close(cur);
 	if (!rc && mrc != MDB_NOTFOUND)
-		rc = fx_model_mdb_errno(mrc);
+		rc = fx_mdb_errno(mrc);
 	if (!rc && n_objects != l->n_objects)
 		rc = fx_load_bad(l, "object count does not match the meta record");
 	return rc;
@@ -896,6 +953,8 @@ static int fx_load_mlp(struct fx_load *l, struct fx_mlp *mlp, float **params, ch
 	for (size_t i = 0; i < n_params; i++)
 		if (!isfinite(fx_get_f32(p + off + 4 * i)))
 			return fx_load_bad(l, "MLP parameter not finite");
+	l->mlp_layers = n_layers;
+	memcpy(l->mlp_shape, saved, n_layers * sizeof(*saved));
 	if (!mlp)
 		return 0;
 	have_layers = fx_mlp_shape(mlp, have, FX_MLP_MAX_LAYERS);
@@ -916,10 +975,10 @@ static int fx_load_mlp(struct fx_load *l, struct fx_mlp *mlp, float **params, ch
 	return 0;
 }
 
-static int fx_load_counters(struct fx_load *l, struct fx_predictor *pred,
-			    struct fx_model_counters *c)
+/* The counters record into @c (the cache's) and @pc (the predictor's). */
+static int fx_load_counters(struct fx_load *l, struct fx_model_counters *c,
+			    struct fx_predict_counters *pc)
 {
-	struct fx_predict_counters pc;
 	const unsigned char *p;
 	MDB_val v;
 	int rc;
@@ -937,12 +996,11 @@ static int fx_load_counters(struct fx_load *l, struct fx_predictor *pred,
 	    .trained = fx_get_u64(p + 32),
 	    .saves = fx_get_u64(p + 40),
 	};
-	pc = (struct fx_predict_counters){
+	*pc = (struct fx_predict_counters){
 	    .accesses = fx_get_u64(p + 48),
 	    .fired = fx_get_u64(p + 56),
 	    .predictions = fx_get_u64(p + 64),
 	};
-	fx_predict_set_counters(pred, &pc);
 	return 0;
 }
 
@@ -970,49 +1028,27 @@ int fx_model_load(const char *dir, const struct fx_predict_opts *o, struct fx_ml
 	struct fx_load l = {.dir = dir, .d = d};
 	struct fx_predictor *pred = NULL;
 	struct fx_model_counters counters;
-	char file[PATH_MAX], note[256] = "";
+	struct fx_predict_counters pc;
+	char note[256] = "";
 	float *params = NULL;
-	struct stat sb;
 	int rc;
 
 	if (!o || !pred_out || !c) {
 		fx_diag_set(d, -EINVAL, NULL, "cannot load the model (missing arguments)");
 		return -EINVAL;
 	}
-	if ((rc = fx_model_paths(dir, file, NULL)) < 0) {
-		fx_diag_set(d, rc, NULL, "cannot load the model in %s (%s)", dir ? dir : "(null)",
-			    fx_strerror(rc));
+	if ((rc = fx_load_open(&l)) < 0)
 		return rc;
-	}
-	if (stat(file, &sb) < 0) {
-		rc = -errno;
-		if (rc != -ENOENT)
-			fx_diag_set(d, rc, fx_model_hint_load, "cannot read the model in %s (%s)",
-				    dir, fx_strerror(rc));
-		return rc;
-	}
-	if ((rc = fx_file_verify(file)) < 0) {
-		if (rc == -FX_ECORRUPT)
-			return fx_load_bad(&l,
-					   "file checksum missing or wrong: damaged or truncated");
-		fx_diag_set(d, rc, fx_model_hint_load, "cannot read the model in %s (%s)", dir,
-			    fx_strerror(rc));
-		return rc;
-	}
 	if (!(pred = fx_predict_new(o))) {
 		rc = -errno;
+		fx_load_close(&l);
 		fx_diag_set(d, rc, NULL, "cannot make a predictor to load the model into (%s)",
 			    fx_strerror(rc));
 		return rc;
 	}
-	if ((rc = fx_model_env_open(&l.m, file, true, FX_MODEL_MAP_SIZE)) < 0) {
-		if (rc == -FX_ECORRUPT || rc == -ENOENT)
-			rc = fx_load_bad(&l, "not an LMDB file, truncated, or databases missing");
-		goto out_free;
-	}
-	if ((rc = fx_model_mdb_errno(mdb_txn_begin(l.m.env, NULL, MDB_RDONLY, &l.txn))))
-		goto out_close;
-	rc = fx_load_meta(&l, o, fx_snn_params(fx_predict_snn(pred))->fanout);
+	rc = fx_load_meta(&l);
+	if (!rc)
+		rc = fx_load_match(&l, o, fx_snn_params(fx_predict_snn(pred))->fanout);
 	if (!rc) {
 		fx_predict_set_clock(pred, l.clock);
 		rc = fx_load_chunks(&l, FX_DB_SYNAPSES, FX_MODEL_SYN_LEN, fx_load_synapse, pred);
@@ -1028,13 +1064,12 @@ int fx_model_load(const char *dir, const struct fx_predict_opts *o, struct fx_ml
 	if (!rc)
 		rc = fx_load_mlp(&l, mlp, &params, note, sizeof(note));
 	if (!rc)
-		rc = fx_load_counters(&l, pred, &counters);
-	mdb_txn_abort(l.txn);
-out_close:
-	mdb_env_close(l.m.env);
+		rc = fx_load_counters(&l, &counters, &pc);
+	fx_load_close(&l);
 	if (rc)
 		goto out_free;
 
+	fx_predict_set_counters(pred, &pc);
 	if (params)
 		memcpy(fx_mlp_params(mlp), params, fx_mlp_param_count(mlp) * sizeof(*params));
 	free(params);
@@ -1051,6 +1086,53 @@ out_free:
 	fx_diag_set(d, rc, fx_model_hint_load, "cannot load the model in %s (%s)", dir,
 		    fx_strerror(rc));
 	return rc;
+}
+
+int fx_model_info(const char *dir, struct fx_predict_opts *saved, struct fx_model_info *info,
+		  struct fx_diag *d)
+{
+	struct fx_load l = {.dir = dir, .d = d};
+	struct fx_model_info mi;
+	float *params = NULL;
+	char note[8];
+	int rc;
+
+	if ((rc = fx_load_open(&l)) < 0)
+		return rc;
+	memset(&mi, 0, sizeof(mi));
+	rc = fx_load_meta(&l);
+	if (!rc) /* checked in full: what a show prints is what a load would take */
+		rc = fx_load_mlp(&l, NULL, &params, note, sizeof(note));
+	if (!rc)
+		rc = fx_load_counters(&l, &mi.counters, &mi.predict);
+	fx_load_close(&l);
+	free(params); /* never allocated without an MLP to load into */
+	if (rc) {
+		fx_diag_set(d, rc, fx_model_hint_load, "cannot read the model in %s (%s)", dir,
+			    fx_strerror(rc));
+		return rc;
+	}
+	mi.version = FX_MODEL_VERSION;
+	mi.file_bytes = l.file_bytes;
+	mi.seed = l.seed;
+	mi.neurons = l.neurons;
+	mi.region_blocks = l.region_blocks;
+	mi.fanout = l.fanout;
+	mi.clock_ms = l.clock;
+	mi.synapses = l.n_synapses;
+	mi.region_slots = l.n_slots;
+	mi.objects = l.n_objects;
+	mi.mlp_layers = l.mlp_layers;
+	memcpy(mi.mlp_shape, l.mlp_shape, sizeof(mi.mlp_shape));
+	if (saved) {
+		fx_predict_opts_default(saved);
+		saved->neurons = l.neurons;
+		saved->region_blocks = l.region_blocks;
+		saved->seed = l.seed;
+	}
+	if (info)
+		*info = mi;
+	return 0;
 }
 
 int fx_model_remove(const char *dir)
