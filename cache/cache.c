@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -57,6 +59,34 @@ static int fx_abspath(const char *path, char *out, size_t cap)
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * The trace file is created when the cache opens: a directory that is not
+ * there is a bad option (exit 2, before the mount), not a system error.
+ */
+static int fx_trace_dir_check(const char *path, struct fx_diag *d)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	char *slash;
+	int err;
+
+	snprintf(dir, sizeof(dir), "%s", path); /* absolute, and fits: fx_abspath said so */
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0'; /* a file in "/" */
+	else
+		*slash = '\0';
+	if (stat(dir, &st) < 0)
+		err = errno;
+	else if (!S_ISDIR(st.st_mode))
+		err = ENOTDIR;
+	else
+		return 0;
+	fx_diag_set(d, -FX_EBADOPT, "give a path in an existing, writable directory",
+		    "cannot record a trace to %s (%s: %s)", path, dir, strerror(err));
+	return -FX_EBADOPT;
+}
+
 int fx_cache_opts_resolve(const struct fx_config *cfg, struct fx_cache_opts *out, struct fx_diag *d)
 {
 	struct fx_cache_opts o = { 0 };
@@ -81,6 +111,8 @@ int fx_cache_opts_resolve(const struct fx_config *cfg, struct fx_cache_opts *out
 		fx_diag_set(d, -FX_EBADOPT, "use a shorter path", "trace path is too long");
 		return -FX_EBADOPT;
 	}
+	if (trace && fx_trace_dir_check(o.trace, d) < 0)
+		return -FX_EBADOPT;
 	if (bs % FX_STORE_BLOCK_MIN) {
 		fx_diag_set(d, -FX_EBADOPT, "use a multiple of 64K, e.g. 1M or 4M",
 			    "block_size %llu is not a multiple of 64K", (unsigned long long)bs);

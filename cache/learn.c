@@ -273,7 +273,10 @@ void fx_learn_close(struct fx_learn *l)
 		pthread_mutex_unlock(&l->saver_lock);
 		pthread_join(l->saver, NULL);
 	}
-	fx_learn_save(l);
+	/* Never started (the store was busy, the mount failed): nothing was
+	 * learned, and the model file may be another mount's to write. */
+	if (l->store)
+		fx_learn_save(l);
 	fx_trace_writer_close(l->trace);
 	fx_predict_free(l->pred);
 	fx_mlp_free(l->mlp);
@@ -347,15 +350,19 @@ void fx_learn_note_read(struct fx_learn *l, const struct fx_object_ref *obj, uin
 	}
 	if (rlen)
 		fx_predict_object_put(l->pred, id, rec, rlen);
-	/* One access per region the read touches: the predictor fires each once. */
+	/* The first and last block the read touches in each region: the
+	 * region's neuron fires once, and remembers the whole range read. */
 	last = (off + len - 1) / bs;
-	for (b = off / bs; b <= last; b = (b / region + 1) * region) {
-		n = fx_predict_access(l->pred, id, b, now, pred + npred,
-				      (l->budget < FX_LEARN_MAX_PRED ? l->budget : FX_LEARN_MAX_PRED) - npred);
-		if (n > 0)
-			npred += (size_t)n;
-		if (npred >= l->budget)
-			break;
+	for (b = off / bs; b <= last && npred < l->budget; b = (b / region + 1) * region) {
+		uint64_t end = (b / region + 1) * region - 1;
+		uint64_t ends[2] = {b, end < last ? end : last};
+
+		for (int k = 0; k < (ends[1] != b ? 2 : 1) && npred < l->budget; k++) {
+			n = fx_predict_access(l->pred, id, ends[k], now, pred + npred,
+					      l->budget - npred);
+			if (n > 0)
+				npred += (size_t)n;
+		}
 	}
 	l->accesses++;
 	pthread_mutex_unlock(&l->lock);

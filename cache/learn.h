@@ -89,7 +89,11 @@ int fx_learn_rec_decode(const void *rec, size_t len, char *strings, struct fx_ob
 int fx_learn_open(const struct fx_learn_opts *o, struct fx_learn **out, struct fx_diag *d);
 /** Attach the reader prefetches go to and start the saver thread (after fork). */
 int fx_learn_start(struct fx_learn *l, struct fx_reader *reader, struct fx_store *store);
-/** Save the model, close the trace, free. NULL is a no-op. */
+/**
+ * Save the model (if fx_learn_start was called: a learn never started may
+ * share its directory with a running mount's), close the trace, free.
+ * NULL is a no-op.
+ */
 void fx_learn_close(struct fx_learn *l);
 
 /** The environment the eviction policy gets (predicted activity, shared MLP). */

@@ -4,7 +4,8 @@
  *
  * Owns: the LMDB environment of the model file (opened per save or load,
  * never kept open), the record encodings, the mapping of MDB_* errors to
- * errno for this file, and every check a load makes.
+ * errno for this file, every check a load makes, and reading a model's
+ * meta, MLP and counters records alone (fx_model_info).
  * Does not own: the predictor, network or MLP (read and restored through
  * their interfaces, and predict_i.h for the region slots and clock), when
  * to save, locking.
@@ -689,8 +690,8 @@ static int fx_load_open(struct fx_load *l)
 	if (stat(file, &sb) < 0) {
 		rc = -errno;
 		if (rc != -ENOENT)
-			fx_diag_set(l->d, rc, fx_model_hint_load, "cannot read the model in %s (%s)",
-				    l->dir, fx_strerror(rc));
+			fx_diag_set(l->d, rc, fx_model_hint_load,
+				    "cannot read the model in %s (%s)", l->dir, fx_strerror(rc));
 		return rc;
 	}
 	if ((rc = fx_file_verify(file)) < 0) {

@@ -92,6 +92,42 @@ int fx_model_save(const char *dir, struct fx_predictor *pred, struct fx_mlp *mlp
 int fx_model_load(const char *dir, const struct fx_predict_opts *o, struct fx_mlp *mlp,
 		  struct fx_predictor **pred_out, struct fx_model_counters *c, struct fx_diag *d);
 
+/** What a saved model's meta, MLP and counters records hold (fx_model_info). */
+struct fx_model_info {
+	uint32_t version;                /* format version: FX_MODEL_VERSION */
+	uint64_t file_bytes;             /* size of the model file */
+	uint64_t seed;                   /* hash seed of the neuron mapping */
+	uint32_t neurons, region_blocks; /* the predictor's shape */
+	uint32_t fanout;                 /* synapses per neuron at most */
+	double clock_ms;                 /* model time (runs only while mounted) */
+	uint64_t synapses, region_slots, objects; /* records saved */
+	uint32_t mlp_layers;             /* 0: no reuse-scorer MLP saved */
+	unsigned mlp_shape[FX_MLP_MAX_LAYERS]; /* its layer widths */
+	struct fx_model_counters counters;
+	struct fx_predict_counters predict;
+};
+
+/**
+ * Read what the model in @dir is without loading it, so that a tool can
+ * load a model whatever the mount's options were: the file's checksum, the
+ * meta record (checked as fx_model_load does, except against a mount's
+ * shape, plus the ranges any predictor must be in), the MLP record (in
+ * full) and the counters. Synapses, regions and objects are not read:
+ * fx_model_load checks them.
+ * @param saved  when not NULL, the defaults of fx_predict_opts_default with
+ *               the saved neurons, region_blocks and seed: what
+ *               fx_model_load(@dir, @saved, ...) takes. window_ms, depth
+ *               and the object limits are not saved and stay the defaults.
+ * @param info   when not NULL, what the records hold.
+ * @return 0; -ENOENT when there is no model (@d untouched); -FX_ECORRUPT
+ *         (damaged, unknown version, malformed) or -errno with @d filled.
+ *         Nothing is written to @saved or @info on error.
+ * @note Reads a model file a mount may be replacing at the same time: saves
+ *       rename a whole new file over it, so either one is read whole.
+ */
+int fx_model_info(const char *dir, struct fx_predict_opts *saved, struct fx_model_info *info,
+		  struct fx_diag *d);
+
 /** Delete the model file in @dir (`rustfx brain reset`). @return 0, -ENOENT or -errno. */
 int fx_model_remove(const char *dir);
 

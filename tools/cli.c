@@ -12,6 +12,7 @@
  */
 #define FX_LOG_MODULE "cli"
 #include "tools/cli.h"
+#include "tools/cli_i.h"
 
 #include <errno.h>
 #include <dirent.h>
@@ -36,6 +37,7 @@
 #include "core/log.h"
 #include "fs/fs.h"
 #include "fs/options.h"
+#include "tools/brain.h"
 #include "tools/completion.h"
 #include "tools/sim.h"
 
@@ -57,18 +59,18 @@ static const struct fx_conf_key *const fx_cli_tables[] = {
 	NULL,
 };
 
-static int fx_fail(const struct fx_diag *d)
+int fx_cli_fail(const struct fx_diag *d)
 {
 	fx_diag_print(d, stderr);
 	return fx_exit_code(d->err);
 }
 
-static int fx_usage_error(const char *hint, const char *fmt, const char *arg)
+int fx_cli_usage(const char *hint, const char *fmt, const char *arg)
 {
 	struct fx_diag d = { 0 };
 
 	fx_diag_set(&d, -FX_EUSAGE, hint, fmt, arg);
-	return fx_fail(&d);
+	return fx_cli_fail(&d);
 }
 
 static void fx_print_help(FILE *f)
@@ -85,6 +87,8 @@ static void fx_print_help(FILE *f)
 		"  cache       check or empty a cache directory: cache verify|clear DIR\n"
 		"  stats       a mount's cache and request counters: stats [--json] MOUNTPOINT\n"
 		"  sim         replay a cache trace through the policies (rustfx sim --help)\n"
+		"  brain       the learned model of a cache directory: brain show|export --dot|reset\n"
+		"              (rustfx brain --help)\n"
 		"  completion  print a shell completion script: completion bash|zsh|fish\n\n"
 		"global options:\n"
 		"  -c, --config PATH  configuration file (default: $RUSTFX_CONFIG, ./rustfx.toml,\n"
@@ -340,7 +344,7 @@ out:
 	fx_backend_close(backend);
 	fx_config_free(cfg);
 	fx_log_shutdown();
-	return ret < 0 ? fx_fail(&d) : 0;
+	return ret < 0 ? fx_cli_fail(&d) : 0;
 }
 
 static int fx_cmd_mount(const struct fx_cli *cli, int argc, char **argv)
@@ -370,12 +374,12 @@ static int fx_cmd_mount(const struct fx_cli *cli, int argc, char **argv)
 			return 0;
 		default:
 			fx_free_opts(ma.opts);
-			return fx_usage_error("see 'rustfx mount --help'", "bad option for mount%s", "");
+			return fx_cli_usage("see 'rustfx mount --help'", "bad option for mount%s", "");
 		}
 	}
 	if (argc - optind != 2) {
 		fx_free_opts(ma.opts);
-		return fx_usage_error("usage: rustfx mount [-f] [-o OPTIONS] URL MOUNTPOINT, e.g. "
+		return fx_cli_usage("usage: rustfx mount [-f] [-o OPTIONS] URL MOUNTPOINT, e.g. "
 				      "rustfx mount file:///srv/bucket /mnt/bucket",
 				      "mount needs a URL and a mount point%s", "");
 	}
@@ -412,7 +416,7 @@ int fx_cli_mount_helper(int argc, char **argv)
 			/* no mtab to skip; sloppy options are accepted anyway */
 		} else if (a[0] == '-') {
 			fx_free_opts(ma.opts);
-			return fx_usage_error("usage: mount.rustfx URL MOUNTPOINT [-o OPTIONS]",
+			return fx_cli_usage("usage: mount.rustfx URL MOUNTPOINT [-o OPTIONS]",
 					      "unknown option '%s'", a);
 		} else if (!ma.url) {
 			ma.url = a;
@@ -420,13 +424,13 @@ int fx_cli_mount_helper(int argc, char **argv)
 			ma.mountpoint = a;
 		} else {
 			fx_free_opts(ma.opts);
-			return fx_usage_error("usage: mount.rustfx URL MOUNTPOINT [-o OPTIONS]",
+			return fx_cli_usage("usage: mount.rustfx URL MOUNTPOINT [-o OPTIONS]",
 					      "unexpected argument '%s'", a);
 		}
 	}
 	if (ret == 0 && (!ma.url || !ma.mountpoint)) {
 		fx_free_opts(ma.opts);
-		return fx_usage_error("usage: mount.rustfx URL MOUNTPOINT [-o OPTIONS]",
+		return fx_cli_usage("usage: mount.rustfx URL MOUNTPOINT [-o OPTIONS]",
 				      "missing URL or mount point%s", "");
 	}
 	ret = ret < 0 ? EX_OSERR : fx_do_mount(&cli, &ma);
@@ -442,11 +446,11 @@ static int fx_cmd_umount(int argc, char **argv)
 	char mp[PATH_MAX];
 
 	if (argc != 2)
-		return fx_usage_error("usage: rustfx umount MOUNTPOINT", "umount needs a mount point%s", "");
+		return fx_cli_usage("usage: rustfx umount MOUNTPOINT", "umount needs a mount point%s", "");
 	if (!realpath(argv[1], mp)) {
 		fx_diag_set(&d, -FX_EMOUNTPOINT, "check the path", "cannot resolve %s (%s)", argv[1],
 			    strerror(errno));
-		return fx_fail(&d);
+		return fx_cli_fail(&d);
 	}
 	if (geteuid() == 0) {
 		if (umount2(mp, 0) == 0)
@@ -454,17 +458,17 @@ static int fx_cmd_umount(int argc, char **argv)
 		if (errno == EINVAL) {
 			fx_diag_set(&d, -FX_EMOUNTPOINT, "'mount | grep rustfx' lists rustfx mounts",
 				    "%s is not mounted", mp);
-			return fx_fail(&d);
+			return fx_cli_fail(&d);
 		}
 		fx_diag_set(&d, -errno,
 			    errno == EBUSY ? "close files and leave directories under it, or use umount -l"
 					   : NULL,
 			    "cannot unmount %s (%s)", mp, strerror(errno));
-		return fx_fail(&d);
+		return fx_cli_fail(&d);
 	}
 	execlp("fusermount3", "fusermount3", "-u", mp, (char *)NULL);
 	fx_diag_set(&d, -errno, "install fuse3", "cannot run fusermount3 (%s)", strerror(errno));
-	return fx_fail(&d);
+	return fx_cli_fail(&d);
 }
 
 /* ------------------------------------------------------------ cache */
@@ -481,7 +485,8 @@ static void fx_print_cache_help(FILE *f)
 		"           block files adopted into the index, stale entries dropped.\n"
 		"           Exit 0: nothing corrupt; 1: corrupt blocks found (and dropped).\n"
 		"  clear    remove every cached block and the index. Writes not yet\n"
-		"           uploaded (staging/) are never touched.\n\n"
+		"           uploaded (staging/) are never touched, nor is the learned\n"
+		"           model (model.mdb): 'rustfx brain reset' removes that.\n\n"
 		"Both need the store unmounted: a store in use is refused (exit 1).\n"
 		"  --json   one JSON object per store, in an array\n");
 }
@@ -640,12 +645,12 @@ static int fx_cmd_stats(const struct fx_cli *cli, int argc, char **argv)
 		} else if (!mnt && argv[i][0] != '-')
 			mnt = argv[i];
 		else
-			return fx_usage_error(usage, "unexpected argument '%s'", argv[i]);
+			return fx_cli_usage(usage, "unexpected argument '%s'", argv[i]);
 	}
 	if (!mnt)
-		return fx_usage_error(usage, "stats needs a mount point%s", "");
+		return fx_cli_usage(usage, "stats needs a mount point%s", "");
 	if ((ret = fx_load_config(cli, NULL, &cfg, &d)) < 0)
-		return fx_fail(&d);
+		return fx_cli_fail(&d);
 	snprintf(path, sizeof(path), "%s/%s/stats", mnt, fx_config_str(cfg, "mount.control_dir"));
 	fx_config_free(cfg);
 	root = json_load_file(path, 0, &jerr);
@@ -653,7 +658,7 @@ static int fx_cmd_stats(const struct fx_cli *cli, int argc, char **argv)
 		fx_diag_set(&d, -FX_EMOUNTPOINT,
 			    "is it a rustfx mount point, mounted without nostats?",
 			    "cannot read %s (%s)", path, jerr.text);
-		return fx_fail(&d);
+		return fx_cli_fail(&d);
 	}
 	if (json) {
 		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -708,20 +713,20 @@ static int fx_cmd_cache(const struct fx_cli *cli, int argc, char **argv)
 			return 0;
 		}
 	if (argc < 2 || (strcmp(argv[1], "verify") && strcmp(argv[1], "clear")))
-		return fx_usage_error(usage, "unknown cache command '%s'", argc < 2 ? "" : argv[1]);
+		return fx_cli_usage(usage, "unknown cache command '%s'", argc < 2 ? "" : argv[1]);
 	verify = strcmp(argv[1], "verify") == 0;
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			json = true;
 		else if (argv[i][0] == '-' || dir)
-			return fx_usage_error(usage, "unexpected argument '%s'", argv[i]);
+			return fx_cli_usage(usage, "unexpected argument '%s'", argv[i]);
 		else
 			dir = argv[i];
 	}
 	if (!dir)
-		return fx_usage_error(usage, "cache %s needs a cache directory", argv[1]);
+		return fx_cli_usage(usage, "cache %s needs a cache directory", argv[1]);
 	if ((ret = fx_log_setup("warn", false, FX_LOG_STDERR, NULL, &d)) < 0)
-		return fx_fail(&d);
+		return fx_cli_fail(&d);
 	fx_log_bump(cli->verbose);
 
 	n = fx_cache_stores(dir, &stores);
@@ -768,7 +773,7 @@ static int fx_cmd_later(const char *cmd)
 
 	fx_diag_set(&d, -FX_ENOTYET, "until then use 'rustfx mount' and ordinary tools (cp, rsync, ls)",
 		    "'rustfx %s' arrives with F6", cmd);
-	return fx_fail(&d);
+	return fx_cli_fail(&d);
 }
 
 static int fx_cmd_config(const struct fx_cli *cli, int argc, char **argv)
@@ -779,17 +784,17 @@ static int fx_cmd_config(const struct fx_cli *cli, int argc, char **argv)
 	int ret;
 
 	if (argc < 2 || strcmp(argv[1], "print") != 0)
-		return fx_usage_error("usage: rustfx config print [--json]", "unknown config command '%s'",
+		return fx_cli_usage("usage: rustfx config print [--json]", "unknown config command '%s'",
 				      argc < 2 ? "" : argv[1]);
 	for (int i = 2; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			json = true;
 		else
-			return fx_usage_error("usage: rustfx config print [--json]",
+			return fx_cli_usage("usage: rustfx config print [--json]",
 					      "unknown argument '%s'", argv[i]);
 	}
 	if ((ret = fx_load_config(cli, NULL, &cfg, &d)) < 0)
-		return fx_fail(&d);
+		return fx_cli_fail(&d);
 	ret = fx_config_print(cfg, stdout, json);
 	fx_config_free(cfg);
 	return fx_exit_code(ret);
@@ -801,7 +806,7 @@ static int fx_cmd_completion(int argc, char **argv)
 	int ret;
 
 	if (argc != 2)
-		return fx_usage_error("usage: rustfx completion bash|zsh|fish",
+		return fx_cli_usage("usage: rustfx completion bash|zsh|fish",
 				      "completion needs a shell name%s", "");
 	cfg = fx_config_new(fx_cli_tables);
 	if (!cfg)
@@ -809,7 +814,7 @@ static int fx_cmd_completion(int argc, char **argv)
 	ret = fx_completion_print(cfg, argv[1], stdout);
 	fx_config_free(cfg);
 	if (ret < 0)
-		return fx_usage_error("supported shells: bash, zsh, fish", "unknown shell '%s'", argv[1]);
+		return fx_cli_usage("supported shells: bash, zsh, fish", "unknown shell '%s'", argv[1]);
 	return 0;
 }
 
@@ -846,12 +851,12 @@ int fx_cli_main(int argc, char **argv)
 			printf("rustfx %s\n", FX_VERSION);
 			return 0;
 		default:
-			return fx_usage_error("see 'rustfx --help'", "unknown option '%s'", argv[optind - 1]);
+			return fx_cli_usage("see 'rustfx --help'", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc) {
 		fx_print_help(stderr);
-		return fx_usage_error("name a command, e.g. 'rustfx mount --help'", "no command given%s", "");
+		return fx_cli_usage("name a command, e.g. 'rustfx mount --help'", "no command given%s", "");
 	}
 	cmd = argv[optind];
 	argc -= optind;
@@ -872,11 +877,13 @@ int fx_cli_main(int argc, char **argv)
 		return fx_cmd_stats(&cli, argc, argv);
 	if (strcmp(cmd, "sim") == 0)
 		return fx_cli_sim(argc, argv, cli.json);
+	if (strcmp(cmd, "brain") == 0)
+		return fx_cli_brain(argc, argv, cli.json);
 	if (strcmp(cmd, "help") == 0) {
 		fx_print_help(stdout);
 		return 0;
 	}
-	return fx_usage_error("commands: mount umount health sync config cache stats sim "
-			      "completion; see 'rustfx --help'",
+	return fx_cli_usage("commands: mount umount health sync config cache stats sim "
+			      "brain completion; see 'rustfx --help'",
 			      "unknown command '%s'", cmd);
 }

@@ -6,10 +6,11 @@
 #include <errno.h>
 #include <string.h>
 
-#define FX_COMMANDS "mount umount health sync config cache stats sim completion"
+#define FX_COMMANDS "mount umount health sync config cache stats sim brain completion"
 #define FX_SIM_OPTS                                                                                \
 	"--trace --format --cache-size --policy --prefetch --block-size --readahead-max "            \
 	"--prefetch-max --json --curve --sizes --help"
+#define FX_BRAIN_OPTS "--json --top --dot --min-weight --max-edges --help"
 #define FX_GLOBAL_OPTS "-c --config -v --verbose --json -h --help --version"
 
 static void fx_opt_word(void *arg, const struct fx_conf_key *k)
@@ -57,6 +58,12 @@ static void fx_bash(const struct fx_config *cfg, FILE *f)
 		   "    config) COMPREPLY=($(compgen -W \"print --json\" -- \"$cur\"));;\n"
 		   "    cache) COMPREPLY=($(compgen -W \"verify clear --json --help\" -- \"$cur\")); [[ \"$cur\" != -* ]] && COMPREPLY+=($(compgen -d -- \"$cur\"));;\n"
 		   "    completion) COMPREPLY=($(compgen -W \"bash zsh fish\" -- \"$cur\"));;\n"
+		   "    brain)\n"
+		   "      case \"$prev\" in\n"
+		   "        --top|--min-weight|--max-edges) ;;\n"
+		   "        brain) COMPREPLY=($(compgen -W \"show export reset --help\" -- \"$cur\"));;\n"
+		   "        *) COMPREPLY=($(compgen -W \"" FX_BRAIN_OPTS "\" -- \"$cur\")); [[ \"$cur\" != -* ]] && COMPREPLY+=($(compgen -d -- \"$cur\"));;\n"
+		   "      esac;;\n"
 		   "    sim)\n"
 		   "      case \"$prev\" in\n"
 		   "        --trace) COMPREPLY=($(compgen -f -- \"$cur\"));;\n"
@@ -84,6 +91,7 @@ static void fx_zsh(const struct fx_config *cfg, FILE *f)
 		   "    'config:print the resolved configuration'\n"
 		   "    'cache:check or empty a cache directory'\n"
 		   "    'sim:replay a cache trace through the policies'\n"
+		   "    'brain:show, export or reset the learned model'\n"
 		   "    'completion:print a shell completion script'\n"
 		   "  )\n"
 		   "  mount_opts=(");
@@ -104,6 +112,10 @@ static void fx_zsh(const struct fx_config *cfg, FILE *f)
 		   "        config) _values 'config command' print --json;;\n"
 		   "        cache) _arguments '--json[machine-readable output]' '1:cache command:(verify clear)' '2:cache directory:_files -/';;\n"
 		   "        completion) _values 'shell' bash zsh fish;;\n"
+		   "        brain) _arguments '--json[JSON output (show, reset)]' '--top[associations listed]:n:' "
+		   "'--dot[export as Graphviz DOT]' '--min-weight[weakest association exported]:weight:' "
+		   "'--max-edges[associations exported at most]:n:' '1:brain command:(show export reset)' "
+		   "'2:cache directory:_files -/';;\n"
 		   "        sim) _arguments '--trace[trace file]:file:_files' '--format[trace format]:format:(rustfx csv lirs cloudphysics auto)' "
 		   "'--cache-size[bytes or a share of the footprint]:size:' '--policy[eviction policy]:policy:(lru arc s3fifo sieve belady snn)' "
 		   "'--prefetch[prefetch mode]:mode:(off seq snn)' '--block-size[block bytes]:size:' '--readahead-max[seq window]:size:' "
@@ -129,12 +141,19 @@ static void fx_fish(const struct fx_config *cfg, FILE *f)
 		   "complete -c rustfx -n '__fish_use_subcommand' -a config -d 'print the resolved configuration'\n"
 		   "complete -c rustfx -n '__fish_use_subcommand' -a cache -d 'check or empty a cache directory'\n"
 		   "complete -c rustfx -n '__fish_use_subcommand' -a sim -d 'replay a cache trace through the policies'\n"
+		   "complete -c rustfx -n '__fish_use_subcommand' -a brain -d 'show, export or reset the learned model'\n"
 		   "complete -c rustfx -n '__fish_use_subcommand' -a completion -d 'print a completion script'\n"
 		   "complete -c rustfx -n '__fish_seen_subcommand_from mount' -s f -d 'stay in the foreground'\n"
 		   "complete -c rustfx -n '__fish_seen_subcommand_from mount umount' -F\n"
 		   "complete -c rustfx -n '__fish_seen_subcommand_from config' -a 'print --json'\n"
 		   "complete -c rustfx -n '__fish_seen_subcommand_from cache' -a 'verify clear --json' -F\n"
 		   "complete -c rustfx -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from brain; and not __fish_seen_subcommand_from show export reset' -a 'show export reset'\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from show export reset' -F\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from show' -l top -x -d 'associations listed'\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from export' -l dot -d 'Graphviz DOT'\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from export' -l min-weight -x -d 'weakest association'\n"
+		   "complete -c rustfx -n '__fish_seen_subcommand_from export' -l max-edges -x -d 'associations at most'\n"
 		   "complete -c rustfx -n '__fish_seen_subcommand_from sim' -l trace -r -d 'trace file'\n"
 		   "complete -c rustfx -n '__fish_seen_subcommand_from sim' -l format -x -a 'rustfx csv lirs cloudphysics auto'\n"
 		   "complete -c rustfx -n '__fish_seen_subcommand_from sim' -l cache-size -x -d 'bytes or N%% of the footprint'\n"

@@ -582,6 +582,7 @@ Test(store, second_open_is_busy, .timeout = 30)
 	struct fx_store_opts o = { .dir = dir, .capacity = 1 << 20, .block_size = BLOCK };
 	struct fx_store_report r;
 	struct fx_diag d = { 0 };
+	int fd = -1;
 
 	cr_assert_eq(fx_store_open(&o, &s2, &d), -EBUSY);
 	cr_assert_null(s2);
@@ -590,8 +591,17 @@ Test(store, second_open_is_busy, .timeout = 30)
 	cr_assert_eq(fx_store_verify(dir, &r, &d), -EBUSY);
 	memset(&d, 0, sizeof(d));
 	cr_assert_eq(fx_store_clear(dir, &d), -EBUSY);
+	memset(&d, 0, sizeof(d));
+	cr_assert_eq(fx_store_lock(dir, &fd, &d), -EBUSY, "fx_store_lock of an open store");
+	cr_assert_eq(fd, -1, "no lock handed out when busy");
+	cr_assert_neq(d.msg[0], '\0');
 	fx_store_close(s);
-	/* Free again once closed. */
+	/* Free again once closed; a lock taken with fx_store_lock keeps a mount out. */
+	cr_assert_eq(fx_store_lock(dir, &fd, NULL), 0);
+	memset(&d, 0, sizeof(d));
+	cr_assert_eq(fx_store_open(&o, &s2, &d), -EBUSY);
+	fx_store_unlock(fd);
+	fx_store_unlock(-1); /* a no-op */
 	s = open_store(dir, 1 << 20, BLOCK, NULL);
 	fx_store_close(s);
 	ct_rmdir(dir);

@@ -3,7 +3,10 @@
  * model, the checked-in golden file (format version 1) loading to exactly
  * the content its generator put in, every mismatch and corruption giving
  * -FX_ECORRUPT without touching the outputs, the MLP shape note, removal,
- * and kill -9 during saves never leaving a model that does not load.
+ * kill -9 during saves never leaving a model that does not load, and
+ * fx_model_info: what it reads of the golden file and of a model of another
+ * shape (enough to load either without knowing how it was made), and that
+ * it refuses what a load refuses.
  * Does not test learning (test_snn.c, test_predict.c).
  *
  * The golden file tests/unit/neural/golden/model-v1.mdb is made by
@@ -858,4 +861,196 @@ Test(model, kill_9_during_saves_leaves_a_model_that_loads)
 		fx_predict_free(q);
 	}
 	fx_predict_free(model);
+}
+
+/* ------------------------------------------------------------ fx_model_info */
+
+/* fx_model_info on @dir expecting @want; the outputs stay untouched on error. */
+static void expect_info(const char *dir, int want, const char *msg_part)
+{
+	struct fx_predict_opts saved, saved0;
+	struct fx_model_info info, info0;
+	struct fx_diag d = {0};
+
+	memset(&saved, 0xa5, sizeof(saved));
+	memset(&info, 0xa5, sizeof(info));
+	saved0 = saved;
+	info0 = info;
+	cr_assert_eq(fx_model_info(dir, &saved, &info, &d), want, "%s", d.msg);
+	cr_assert_eq(memcmp(&saved, &saved0, sizeof(saved)), 0, "opts written on error");
+	cr_assert_eq(memcmp(&info, &info0, sizeof(info)), 0, "info written on error");
+	if (want == -ENOENT) {
+		cr_assert_eq(d.err, 0, "no model is not an error to report");
+		return;
+	}
+	cr_assert_eq(d.err, want);
+	cr_assert_not_null(strstr(d.msg, msg_part), "diag '%s' lacks '%s'", d.msg, msg_part);
+	cr_assert_str_not_empty(d.hint);
+}
+
+Test(model, info_reads_the_golden_file_and_its_opts_load_it)
+{
+	const char *dir = tmpdir();
+	char golden[PATH_MAX], file[PATH_MAX];
+	struct fx_predict_opts saved, defaults;
+	struct fx_model_info info;
+	struct fx_predictor *p = NULL;
+	struct fx_model_counters c;
+	struct fx_diag d = {0};
+	struct stat st;
+
+	golden_path(golden);
+	path_in(file, dir, FX_MODEL_FILE);
+	copy_file(golden, file);
+	cr_assert_eq(stat(file, &st), 0);
+	cr_assert_eq(fx_model_info(dir, &saved, &info, &d), 0, "%s", d.msg);
+	cr_assert_eq(d.err, 0);
+	cr_assert_eq(info.version, FX_MODEL_VERSION);
+	cr_assert_eq(info.file_bytes, (uint64_t)st.st_size);
+	cr_assert_eq(info.seed, GOLDEN_SEED);
+	cr_assert_eq(info.neurons, GOLDEN_NEURONS);
+	fx_predict_opts_default(&defaults);
+	cr_assert_eq(info.region_blocks, defaults.region_blocks);
+	cr_assert_eq(info.fanout, 16);
+	cr_assert_eq(info.clock_ms, 8000.0);
+	cr_assert_eq(info.synapses, 7);
+	cr_assert_eq(info.region_slots, 5);
+	cr_assert_eq(info.objects, 4);
+	cr_assert_eq(info.mlp_layers, 3);
+	cr_assert(info.mlp_shape[0] == 6 && info.mlp_shape[1] == 8 && info.mlp_shape[2] == 1);
+	cr_assert_eq(memcmp(&info.counters, &golden_counters, sizeof(info.counters)), 0);
+	cr_assert(info.predict.accesses == 8 && info.predict.fired == 5 &&
+		  info.predict.predictions == 0);
+
+	/* the opts are the defaults but for what the file fixes */
+	cr_assert_eq(saved.neurons, GOLDEN_NEURONS);
+	cr_assert_eq(saved.seed, GOLDEN_SEED);
+	cr_assert_eq(saved.region_blocks, defaults.region_blocks);
+	cr_assert_eq(saved.window_ms, defaults.window_ms);
+	cr_assert_eq(saved.depth, defaults.depth);
+	cr_assert_eq(saved.max_objects, defaults.max_objects);
+
+	/* ... and load it without knowing how it was made */
+	cr_assert_eq(fx_model_load(dir, &saved, NULL, &p, &c, &d), 0, "%s", d.msg);
+	cr_assert_eq(fx_snn_synapse_count(fx_predict_snn(p)), info.synapses);
+	cr_assert_eq(memcmp(&c, &info.counters, sizeof(c)), 0);
+	fx_predict_free(p);
+
+	/* either output may be left out */
+	cr_assert_eq(fx_model_info(dir, NULL, &info, NULL), 0);
+	cr_assert_eq(fx_model_info(dir, &saved, NULL, NULL), 0);
+}
+
+Test(model, info_gives_the_shape_a_model_was_saved_with)
+{
+	const char *dir = tmpdir();
+	struct fx_predict_opts o, saved;
+	struct fx_model_info info;
+	struct fx_predictor *p, *q = NULL;
+	struct fx_model_counters c = {.saves = 3, .trained = 77}, c2;
+	struct fx_diag d = {0};
+
+	fx_predict_opts_default(&o);
+	o.neurons = 3000; /* not a multiple of the chunk: two chunks */
+	o.region_blocks = 8;
+	o.seed = 0x1234abcdull;
+	p = fx_predict_new(&o);
+	cr_assert_not_null(p);
+	for (uint64_t f = 1; f <= 30; f++)
+		cr_assert_geq(fx_predict_access(p, f, 0, 1000 + f, NULL, 0), 0);
+	cr_assert_eq(fx_model_save(dir, p, NULL, &c, &d), 0, "%s", d.msg);
+
+	cr_assert_eq(fx_model_info(dir, &saved, &info, &d), 0, "%s", d.msg);
+	cr_assert(info.neurons == 3000 && info.region_blocks == 8 && info.seed == 0x1234abcdull);
+	cr_assert_eq(info.mlp_layers, 0, "saved without an MLP");
+	cr_assert_eq(info.synapses, fx_snn_synapse_count(fx_predict_snn(p)));
+	cr_assert_gt(info.synapses, 0);
+	cr_assert(info.counters.saves == 3 && info.counters.trained == 77);
+	cr_assert_eq(info.predict.accesses, 30);
+	cr_assert_eq(fx_model_load(dir, &saved, NULL, &q, &c2, &d), 0, "%s", d.msg);
+	assert_same_model(p, q);
+	fx_predict_free(p);
+	fx_predict_free(q);
+}
+
+Test(model, info_refuses_what_load_refuses)
+{
+	const char *dir = tmpdir();
+	char file[PATH_MAX];
+	unsigned char meta[256], val[8192];
+	struct fx_predict_opts o;
+	struct stat st;
+	size_t n;
+	int fd;
+
+	golden_opts(&o);
+	expect_info(dir, -ENOENT, "");
+
+	/* a byte changed in the middle of the file: its checksum */
+	save_golden(dir);
+	path_in(file, dir, FX_MODEL_FILE);
+	cr_assert_eq(stat(file, &st), 0);
+	fd = open(file, O_RDWR);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pwrite(fd, "\xff\x00\xff", 3, st.st_size / 2), 3);
+	close(fd);
+	expect_info(dir, -FX_ECORRUPT, "checksum");
+
+	/* garbage */
+	fd = open(file, O_WRONLY | O_TRUNC);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "garbage", 7), 7);
+	close(fd);
+	expect_info(dir, -FX_ECORRUPT, "unusable");
+
+	/* an unknown version */
+	save_golden(dir);
+	n = peek(dir, "meta", "meta", 4, meta, sizeof(meta));
+	put_le32(meta + 4, FX_MODEL_VERSION + 1);
+	reseal(meta, n);
+	tamper(dir, "meta", "meta", 4, meta, n);
+	expect_info(dir, -FX_ECORRUPT, "version 2");
+
+	/* a well-formed meta record no predictor can have: info and load refuse it */
+	save_golden(dir);
+	n = peek(dir, "meta", "meta", 4, meta, sizeof(meta));
+	put_le32(meta + 24, 0); /* neurons */
+	reseal(meta, n);
+	tamper(dir, "meta", "meta", 4, meta, n);
+	expect_info(dir, -FX_ECORRUPT, "out of range");
+	expect_load(dir, &o, -FX_ECORRUPT, "out of range");
+	save_golden(dir);
+	n = peek(dir, "meta", "meta", 4, meta, sizeof(meta));
+	put_le32(meta + 32, FX_SNN_MAX_FANOUT + 1); /* fanout */
+	reseal(meta, n);
+	tamper(dir, "meta", "meta", 4, meta, n);
+	expect_info(dir, -FX_ECORRUPT, "out of range");
+	save_golden(dir);
+	n = peek(dir, "meta", "meta", 4, meta, sizeof(meta));
+	meta[48] = 0xff; /* synapses: more than 1024 neurons x 16 */
+	meta[49] = 0xff;
+	reseal(meta, n);
+	tamper(dir, "meta", "meta", 4, meta, n);
+	expect_info(dir, -FX_ECORRUPT, "more synapses");
+	expect_load(dir, &o, -FX_ECORRUPT, "more synapses");
+
+	/* the counters or the MLP: missing, or failing their checksums */
+	save_golden(dir);
+	tamper(dir, "counters", "counters", 8, NULL, 0);
+	expect_info(dir, -FX_ECORRUPT, "counters");
+	save_golden(dir);
+	n = peek(dir, "counters", "counters", 8, val, sizeof(val));
+	val[3] ^= 1;
+	tamper(dir, "counters", "counters", 8, val, n);
+	expect_info(dir, -FX_ECORRUPT, "checksum");
+	save_golden(dir);
+	tamper(dir, "mlp", "mlp", 3, NULL, 0);
+	expect_info(dir, -FX_ECORRUPT, "MLP record missing");
+	save_golden(dir);
+	n = peek(dir, "mlp", "mlp", 3, val, sizeof(val));
+	put_le32(val + 4, FX_MLP_MAX_WIDTH + 1); /* first layer's width */
+	reseal(val, n);
+	tamper(dir, "mlp", "mlp", 3, val, n);
+	expect_info(dir, -FX_ECORRUPT, "width");
+	expect_load(dir, &o, -FX_ECORRUPT, "width");
 }
