@@ -218,6 +218,10 @@ int fx_cache_open(struct fx_backend *b, const char *dir, const struct fx_cache_o
 		free(c);
 		return ret;
 	}
+	if (lo.trace_path && (ret = fx_learn_open_trace(c->learn, lo.trace_path, d)) < 0) {
+		fx_cache_close(c);
+		return ret;
+	}
 	ro.store = c->store;
 	if ((ret = fx_reader_new(&ro, &c->reader)) < 0) {
 		fx_diag_set(d, ret, NULL, "cannot start the cache's readers (%s)", fx_strerror(ret));

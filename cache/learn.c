@@ -176,11 +176,6 @@ int fx_learn_open(const struct fx_learn_opts *o, struct fx_learn **out, struct f
 			goto fail;
 		fx_predict_resume(l->pred, fx_mono_ms());
 	}
-	if (o->trace_path && (ret = fx_trace_writer_open(o->trace_path, 0, &l->trace)) < 0) {
-		fx_diag_set(d, ret, "give a path in an existing, writable directory",
-			    "cannot record a trace to %s (%s)", o->trace_path, fx_strerror(ret));
-		goto fail;
-	}
 	*out = l;
 	return 0;
 fail:
@@ -189,6 +184,16 @@ fail:
 	fx_predict_free(l->pred);
 	fx_mlp_free(l->mlp);
 	free(l);
+	return ret;
+}
+
+int fx_learn_open_trace(struct fx_learn *l, const char *path, struct fx_diag *d)
+{
+	int ret = fx_trace_writer_open(path, 0, &l->trace);
+
+	if (ret < 0)
+		fx_diag_set(d, ret, "give a path in an existing, writable directory",
+			    "cannot record a trace to %s (%s)", path, fx_strerror(ret));
 	return ret;
 }
 

@@ -34,7 +34,7 @@ struct fx_learn_opts {
 	uint32_t neurons;       /* snn_neurons */
 	uint32_t window_ms;     /* snn_window_ms */
 	uint32_t block_size;
-	const char *trace_path; /* record reads and opens here; NULL: no trace */
+	const char *trace_path; /* for the caller: fx_learn_open_trace opens it */
 };
 
 struct fx_learn_stats {
@@ -87,6 +87,13 @@ int fx_learn_rec_decode(const void *rec, size_t len, char *strings, struct fx_ob
  * -errno with @d filled (e.g. the trace file cannot be created).
  */
 int fx_learn_open(const struct fx_learn_opts *o, struct fx_learn **out, struct fx_diag *d);
+/**
+ * Start recording every open and read to a new trace file at @path. Called
+ * once the store is locked, so a mount refused as a second user of the
+ * cache never truncates the first one's trace. @return 0 or -errno with @d.
+ */
+int fx_learn_open_trace(struct fx_learn *l, const char *path, struct fx_diag *d);
+
 /** Attach the reader prefetches go to and start the saver thread (after fork). */
 int fx_learn_start(struct fx_learn *l, struct fx_reader *reader, struct fx_store *store);
 /**

@@ -240,10 +240,13 @@ fx_nomatch "... with no edge" "$FX_OUT" ' -> '
 before=$(stat -c '%i %Y' "$STORE/model.mdb" 2>&1)
 mkdir -p "$FX_TMP/mnt2"
 sleep 1.1 # a rewrite would show in the mtime's seconds too
+printf 'not a trace: the refused mount must not truncate it\n' >"$FX_TMP/busy.trace"
 fx_status "a second mount of the same store is refused (exit 1)" 1 timeout 20 "$RUSTFX_BIN" \
-	mount -f -o "cache_dir=$CACHE,$LEARN_OPTS" "file://$BUCKET" "$FX_TMP/mnt2"
+	mount -f -o "cache_dir=$CACHE,$LEARN_OPTS,trace=$FX_TMP/busy.trace" "file://$BUCKET" "$FX_TMP/mnt2"
 fx_eq "the refused mount left the model file alone" "$before" \
 	"$(stat -c '%i %Y' "$STORE/model.mdb" 2>&1)"
+fx_ok "... and did not touch the trace file it was given" \
+	grep -q '^not a trace' "$FX_TMP/busy.trace"
 
 fx_status "brain reset while mounted exits 1" 1 rfx brain reset "$CACHE"
 fx_diag "brain reset while mounted"
