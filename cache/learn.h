@@ -13,9 +13,12 @@
  * Does not own: the spiking network's maths (neural/), fetching and the
  * memory budget (cache/reader.c), blocks and eviction (cache/store.c).
  *
- * Lock order: store lock -> learn lock (the policy asks for predicted
- * activity while evicting, with a trylock), and the learn lock is never
- * held while calling into the reader or the store.
+ * Locks: the learn lock, then the MLP's lock (saving); the store's lock,
+ * then the MLP's lock (the policy scores and trains). The policy asks for
+ * predicted activity under the store's lock with a trylock of the learn
+ * lock, never waiting for it. Under the learn lock only the store's
+ * counters are read (fx_store_stats, a short hold of the store's lock);
+ * the reader is never called with it held.
  */
 #ifndef FX_CACHE_LEARN_H
 #define FX_CACHE_LEARN_H
