@@ -778,7 +778,7 @@ static int fx_run_init(struct fx_run *run, struct fx_sim *s, const struct fx_sim
 		env.arg = run;
 	}
 	run->readahead_max = 0;
-	if (o->prefetch == FX_SIM_PREFETCH_SEQ) {
+	if (o->prefetch != FX_SIM_PREFETCH_OFF) { /* snn keeps the sequential detector */
 		run->readahead_max = o->readahead_max;
 		if (!run->readahead_max) {
 			run->readahead_max = FX_SIM_READAHEAD_DEFAULT;
@@ -835,7 +835,7 @@ static int fx_run_request(struct fx_run *run, const struct fx_trace_req *r, uint
 		return -ENOMEM;
 	if (r->size)
 		ob->size = r->size;
-	if (run->o->prefetch == FX_SIM_PREFETCH_SEQ && (ret = fx_run_seq_note(run, r, ob)) < 0)
+	if (run->o->prefetch != FX_SIM_PREFETCH_OFF && (ret = fx_run_seq_note(run, r, ob)) < 0)
 		return ret;
 	for (unsigned i = 0; i < run->npend; i++) {
 		const struct fx_sim_pending *p = &run->pend[i];

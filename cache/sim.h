@@ -24,8 +24,9 @@
  *    (the mount's detector is per open file).
  *  - Prefetch runs after the request's own blocks: "seq" is the mount's
  *    readahead detector (cache/reader.c fx_readahead_note) kept per object,
- *    "snn" asks fx_predict_access on every block read and inserts up to
- *    prefetch_max predicted blocks a request. Prefetched blocks are inserted
+ *    "snn" is that detector too (as prefetch=snn in a mount) plus
+ *    fx_predict_access on every block read, inserting up to prefetch_max
+ *    predicted blocks a request. Prefetched blocks are inserted
  *    at once (no latency) with FX_CB_PREFETCHED; blocks already cached are
  *    not prefetched again.
  *  - Time: the trace's, from its first request; a trace whose times are all
