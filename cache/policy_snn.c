@@ -19,15 +19,24 @@
  * number of blocks the cache holds: a block that will not be read again
  * before that many other reads is the one an optimal policy gives up.
  *
+ * Training samples come two ways: features of a random cached block now,
+ * labelled once its next read comes (or the horizon passes); and, in
+ * hindsight, from every observed gap between two reads of a block (and
+ * every eviction of a block not read again for longer than the horizon):
+ * at a random moment of that gap, was the next read within the horizon?
+ * The second kind does not depend on what this policy chose to keep.
+ *
  * Features (each scaled to about [0, 1]): recency, frequency, age, size,
  * prefetched-and-unread, predicted activity, the gap between the last two
  * reads, and that gap minus the recency (time to the next read if the
  * block is read periodically).
  *
- * Until the scorer has seen enough labelled samples of both outcomes, and
- * whenever a shadow LRU of the same capacity has been missing less than
- * this policy over the last window, victims are chosen by recency (exact
- * LRU), so the policy is never much worse than LRU for long.
+ * Until the scorer has seen enough labelled samples of both outcomes,
+ * victims are chosen by recency (exact LRU). After that, a shadow LRU of
+ * the same capacity is compared every horizon: a window in which this
+ * policy missed more sends it back to recency for 1, 2, 4 ... 64 windows
+ * (doubling with each loss in a row), so what cannot be learned costs
+ * little.
  */
 #include "cache/policy_i.h"
 
@@ -48,6 +57,7 @@
 #define FX_SNN_TRAIN 8192      /* labelled samples kept for training */
 #define FX_SNN_READY 256       /* labelled samples (of each outcome) before scoring */
 #define FX_SNN_LR 0.1f
+#define FX_SNN_STEPS 2048      /* SGD steps a tick at most (~4 ms under the store's lock) */
 
 /* Per cached block. */
 struct fx_snn_block {
@@ -363,7 +373,7 @@ static void fx_snn_sample(struct fx_snn_policy *s)
 
 /*
  * Hindsight: a block read last at @t_last (and before at @t_prev) is read
- * again now, or (@now_gap 0) was never read again before it left after
+ * again now after @gap accesses, or (@gap 0) was never read again before it left after
  * @left accesses. At a random moment of the gap, would a reuse within the
  * horizon have come? That answer does not depend on what this policy
  * evicted, so loops longer than the cache teach as much as anything.
@@ -403,11 +413,12 @@ static void fx_snn_train(struct fx_snn_policy *s)
 	if (!s->fresh || s->npos < FX_SNN_READY / 4 || s->nneg < FX_SNN_READY / 4 ||
 	    s->ntrain < FX_SNN_READY)
 		return;
-	/* One pass over what is kept, in random order, weighted to balance the outcomes. */
+	/* Random draws from what is kept, weighted to balance the outcomes;
+	 * bounded, because the store calls tick() under its lock. */
 	if (s->env.mlp_lock)
 		pthread_mutex_lock(s->env.mlp_lock);
 	n = s->ntrain;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && i < FX_SNN_STEPS; i++) {
 		const struct fx_snn_sample *t = &s->train[fx_snn_rand(&s->rng) % n];
 		float lr = FX_SNN_LR * (t->y > 0.5f ? (float)s->ntrain / (2.0f * (float)s->npos)
 						   : (float)s->ntrain / (2.0f * (float)s->nneg));
