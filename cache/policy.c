@@ -64,18 +64,6 @@ void fx_cqueue_unlink(struct fx_cqueue *q, struct fx_cblock *b)
 	q->bytes -= b->size;
 }
 
-int fx_grow_array(void **arr, size_t *cap, size_t elem)
-{
-	size_t ncap = *cap ? *cap * 2 : 16;
-	void *p = realloc(*arr, ncap * elem);
-
-	if (!p)
-		return -ENOMEM;
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
-
 /* ------------------------------------------------------------------ lru */
 
 struct fx_lru {

@@ -33,12 +33,6 @@ void fx_cqueue_unlink(struct fx_cqueue *q, struct fx_cblock *b);
 /** A 64-bit key of block @b's whole id, never 0 (ids need not be hashes). */
 uint64_t fx_cblock_key(const struct fx_cblock *b);
 
-/**
- * Double the array *@arr of *@cap elements of @elem bytes (16 at first).
- * @return 0, or -ENOMEM with the array unchanged.
- */
-int fx_grow_array(void **arr, size_t *cap, size_t elem);
-
 /* Policies defined in their own files (cache/policy_snn.c, cache/policy_ref.c). */
 extern const struct fx_policy_ops fx_snn_ops;
 extern const struct fx_policy_ops fx_arc_ops;

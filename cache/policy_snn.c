@@ -104,6 +104,7 @@ struct fx_snn_policy {
 	struct fx_mlp *mlp;
 	bool own_mlp;
 	struct fx_cblock **blocks; /* dense, for sampling */
+	struct fx_snn_block **hist; /* hist[i] == blocks[i]->priv; freed without the blocks */
 	size_t n, cap;
 	struct fx_cqueue lru;      /* every block, most recent first */
 	uint64_t clock, rng;
@@ -476,10 +477,10 @@ static void fx_snn_free(void *state)
 	struct fx_snn_policy *s = state;
 	size_t i;
 
-	for (i = 0; i < s->n; i++) {
-		free(s->blocks[i]->priv);
-		s->blocks[i]->priv = NULL;
-	}
+	/* The store may have freed its blocks already: only our own memory. */
+	for (i = 0; i < s->n; i++)
+		free(s->hist[i]);
+	free(s->hist);
 	free(s->blocks);
 	if (s->own_mlp)
 		fx_mlp_free(s->mlp);
@@ -527,6 +528,22 @@ static void fx_snn_access(struct fx_snn_policy *s, struct fx_cblock *b, bool mis
 	}
 }
 
+static int fx_snn_grow(struct fx_snn_policy *s)
+{
+	size_t ncap = s->cap ? s->cap * 2 : 64;
+	struct fx_cblock **blocks = realloc(s->blocks, ncap * sizeof(*blocks));
+	struct fx_snn_block **hist;
+
+	if (!blocks)
+		return -ENOMEM;
+	s->blocks = blocks; /* larger than cap says until hist follows: harmless */
+	if (!(hist = realloc(s->hist, ncap * sizeof(*hist))))
+		return -ENOMEM;
+	s->hist = hist;
+	s->cap = ncap;
+	return 0;
+}
+
 static void fx_snn_insert(void *state, struct fx_cblock *b)
 {
 	struct fx_snn_policy *s = state;
@@ -534,7 +551,7 @@ static void fx_snn_insert(void *state, struct fx_cblock *b)
 	struct fx_snn_hist *g;
 	uint64_t key = fx_cblock_key(b);
 
-	if (!h || (s->n == s->cap && fx_grow_array((void **)&s->blocks, &s->cap, sizeof(*s->blocks)) < 0)) {
+	if (!h || (s->n == s->cap && fx_snn_grow(s) < 0)) {
 		/* Without memory the block is still tracked by recency. */
 		free(h);
 		h = NULL;
@@ -557,6 +574,7 @@ static void fx_snn_insert(void *state, struct fx_cblock *b)
 	h->t_last = h->t_insert = s->clock;
 	h->count++;
 	h->slot = (uint32_t)s->n;
+	s->hist[s->n] = h;
 	s->blocks[s->n++] = b;
 	fx_snn_sample(s);
 }
@@ -601,7 +619,8 @@ static void fx_snn_forget(struct fx_snn_policy *s, struct fx_cblock *b, bool kee
 	}
 	assert(h->slot < s->n && s->blocks[h->slot] == b);
 	s->blocks[h->slot] = s->blocks[--s->n];
-	((struct fx_snn_block *)s->blocks[h->slot]->priv)->slot = h->slot;
+	s->hist[h->slot] = s->hist[s->n];
+	s->hist[h->slot]->slot = h->slot;
 	free(h);
 	b->priv = NULL;
 }

@@ -2,15 +2,21 @@
  * log.c - leveled, filtered, structured logging (see log.h).
  *
  * Owns: the parsed filter, the sink (stderr, file, syslog), text and JSON
- * record formatting, the per-thread request id, and the log-once table.
- * Setup happens before threads start; afterwards the filter is read-only,
- * so fx_log_enabled() takes no lock.
+ * record formatting, the per-thread request id, the log-once table, and the
+ * runtime controls (level cycling, log file reopening).
+ * Does not own: the signals that trigger those controls (fs/signals.c).
+ * Setup happens before threads start; afterwards the module rules and the
+ * sink are read-only, the default level is an atomic that fx_log_cycle()
+ * changes, and the file descriptor number never changes (fx_log_reopen()
+ * swaps the open file under it with dup3), so fx_log_enabled() and
+ * fx_log_write() take no lock.
  */
 #include "core/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -31,13 +37,17 @@ struct fx_log_rule {
 };
 
 static struct {
-	enum fx_log_level level; /* default for modules without a rule */
+	atomic_int level; /* enum fx_log_level: default for modules without a rule */
 	struct fx_log_rule rules[FX_LOG_MODULES_MAX];
 	int n_rules;
 	bool json;
 	enum fx_log_sink sink;
 	int fd;
+	char path[PATH_MAX]; /* FX_LOG_FILE: absolute, so a reopen survives chdir("/") */
 } fx_log = { .level = FX_LOG_INFO, .fd = STDERR_FILENO };
+
+/* Serialises fx_log_cycle() and fx_log_reopen() against each other. */
+static pthread_mutex_t fx_log_ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static _Thread_local uint64_t fx_log_request;
 static atomic_uint_fast64_t fx_log_request_seq;
@@ -136,7 +146,18 @@ int fx_log_setup(const char *filter, bool json, enum fx_log_sink sink, const cha
 		return ret;
 	if (sink == FX_LOG_FILE) {
 		int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		char cwd[PATH_MAX];
 
+		if (fd >= 0 && path[0] != '/' &&
+		    (!getcwd(cwd, sizeof(cwd)) ||
+		     (size_t)snprintf(fx_log.path, sizeof(fx_log.path), "%s/%s", cwd, path) >=
+			     sizeof(fx_log.path))) {
+			close(fd);
+			fd = -1;
+			errno = ENAMETOOLONG;
+		} else if (fd >= 0 && path[0] == '/') {
+			snprintf(fx_log.path, sizeof(fx_log.path), "%s", path);
+		}
 		if (fd < 0) {
 			ret = -errno;
 			fx_diag_set(d, ret, "check the directory exists and is writable, or drop -o logfile",
@@ -149,7 +170,7 @@ int fx_log_setup(const char *filter, bool json, enum fx_log_sink sink, const cha
 	} else if (sink == FX_LOG_SYSLOG) {
 		openlog("rustfx", LOG_PID, LOG_DAEMON);
 	}
-	fx_log.level = level;
+	atomic_store(&fx_log.level, (int)level);
 	memcpy(fx_log.rules, rules, sizeof(rules[0]) * (size_t)n);
 	fx_log.n_rules = n;
 	fx_log.json = json;
@@ -159,9 +180,70 @@ int fx_log_setup(const char *filter, bool json, enum fx_log_sink sink, const cha
 
 void fx_log_bump(int n)
 {
-	int lv = (int)fx_log.level + n;
+	int lv = atomic_load(&fx_log.level) + n;
 
-	fx_log.level = lv > FX_LOG_TRACE ? FX_LOG_TRACE : (enum fx_log_level)lv;
+	atomic_store(&fx_log.level, lv > FX_LOG_TRACE ? FX_LOG_TRACE : lv);
+}
+
+/* The module rules as "fs=debug,cache=trace" for the cycling message. */
+static void fx_log_rules_text(char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < fx_log.n_rules && len < size; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%s=%s", i ? "," : "",
+					fx_log.rules[i].module, fx_level_names[fx_log.rules[i].level]);
+}
+
+enum fx_log_level fx_log_cycle(void)
+{
+	enum fx_log_level next;
+	char rules[256];
+
+	pthread_mutex_lock(&fx_log_ctl_lock);
+	switch ((enum fx_log_level)atomic_load(&fx_log.level)) {
+	case FX_LOG_WARN:
+		next = FX_LOG_INFO;
+		break;
+	case FX_LOG_INFO:
+		next = FX_LOG_DEBUG;
+		break;
+	case FX_LOG_DEBUG:
+		next = FX_LOG_TRACE;
+		break;
+	default: /* trace wraps around; off and error join the cycle at warn */
+		next = FX_LOG_WARN;
+		break;
+	}
+	atomic_store(&fx_log.level, (int)next);
+	pthread_mutex_unlock(&fx_log_ctl_lock);
+	/* At the new level, unfiltered: whoever sent the signal wants to see it. */
+	fx_log_rules_text(rules, sizeof(rules));
+	fx_log_write("log", next, "log level is now %s (SIGUSR2 cycles warn, info, debug, trace)%s%s",
+		     fx_level_names[next], rules[0] ? "; module rules kept: " : "", rules);
+	return next;
+}
+
+int fx_log_reopen(void)
+{
+	int fd, ret = 0;
+
+	if (fx_log.sink != FX_LOG_FILE)
+		return -ENOTSUP;
+	pthread_mutex_lock(&fx_log_ctl_lock);
+	fd = open(fx_log.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	/* Writers keep using fx_log.fd: dup3 replaces the file behind it atomically. */
+	if (dup3(fd, fx_log.fd, O_CLOEXEC) < 0)
+		ret = -errno;
+	close(fd);
+out:
+	pthread_mutex_unlock(&fx_log_ctl_lock);
+	return ret;
 }
 
 void fx_log_shutdown(void)
@@ -179,7 +261,7 @@ bool fx_log_enabled(const char *module, enum fx_log_level level)
 	for (int i = 0; i < fx_log.n_rules; i++)
 		if (strcmp(fx_log.rules[i].module, module) == 0)
 			return level <= fx_log.rules[i].level;
-	return level <= fx_log.level;
+	return (int)level <= atomic_load_explicit(&fx_log.level, memory_order_relaxed);
 }
 
 void fx_log_set_request(uint64_t id)

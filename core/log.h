@@ -9,6 +9,8 @@
  * Each .c file defines FX_LOG_MODULE (e.g. "fs") before including this header
  * and logs with fx_error()/fx_warn()/fx_info()/fx_debug()/fx_trace().
  * Thread-safe: each record is written with one write(2) call.
+ * The default level and the log file can change at runtime (fx_log_cycle,
+ * fx_log_reopen); the module rules cannot.
  */
 #ifndef FX_CORE_LOG_H
 #define FX_CORE_LOG_H
@@ -50,6 +52,24 @@ int fx_log_setup(const char *filter, bool json, enum fx_log_sink sink, const cha
 
 /** Raise verbosity of the default level by @n steps (-v, -vv). */
 void fx_log_bump(int n);
+
+/**
+ * Cycle the default level warn -> info -> debug -> trace -> warn (off and
+ * error go to warn), then log one line at the new level saying so. Module
+ * rules ("fs=debug") are kept as configured: they pin their module.
+ * Thread-safe; not async-signal-safe (call from a normal thread).
+ * @return the new default level.
+ */
+enum fx_log_level fx_log_cycle(void);
+
+/**
+ * Reopen the log file by its path (for logrotate: after "mv log log.1" new
+ * records go to a fresh "log"). Records being written concurrently land in
+ * one file or the other, never nowhere. Thread-safe; not async-signal-safe.
+ * @return 0; -ENOTSUP when the sink is stderr or syslog (nothing to reopen);
+ * -errno from open(2), in which case logging goes on to the old file.
+ */
+int fx_log_reopen(void);
 
 /** Close a log file or syslog connection. */
 void fx_log_shutdown(void);

@@ -36,6 +36,7 @@
 #include "core/log.h"
 #include "fs/inode.h"
 #include "fs/namespace.h"
+#include "fs/signals.h"
 
 #define FX_KEY_BUF (FX_KEY_MAX + 2)
 #define FX_LISTINGS 64 /* directory listings kept for dir_ttl */
@@ -2476,6 +2477,7 @@ int fx_fs_run(struct fx_fs *fs, const char *fsname, const char *mountpoint, bool
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *loop = NULL;
 	struct fuse_session *se = NULL;
+	struct fx_signals *sigs = NULL;
 	int ret = -ENOMEM;
 
 	if (fuse_opt_add_arg(&args, "rustfx") || fx_add_opt(&args, "fsname", fsname) ||
@@ -2509,6 +2511,10 @@ int fx_fs_run(struct fx_fs *fs, const char *fsname, const char *mountpoint, bool
 		goto out_unmount;
 	}
 	fx_info("mounted %s at %s", fsname, mountpoint);
+	/* After fuse_daemonize: its fork would leave the signal thread behind. */
+	if ((ret = fx_signals_new(&sigs)) < 0)
+		fx_warn("cannot handle SIGUSR2 and SIGHUP (%s): SIGHUP unmounts, SIGUSR2 kills",
+			fx_strerror(ret));
 	if (fs->ha && fx_headahead_start(fs->ha) < 0)
 		fx_warn("cannot start the threads of predicted lookups: files are looked up on demand");
 	if ((ret = fx_cache_start(fs->cache)) < 0)
@@ -2526,6 +2532,7 @@ int fx_fs_run(struct fx_fs *fs, const char *fsname, const char *mountpoint, bool
 	fx_info("unmounting %s", mountpoint);
 	fuse_loop_cfg_destroy(loop);
 out_unmount:
+	fx_signals_free(sigs);
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
