@@ -440,11 +440,26 @@ int fx_cli_mount_helper(int argc, char **argv)
 
 /* ------------------------------------------------------------ umount */
 
+/* "-h" or "--help" among the arguments: print @usage (and @more) and succeed. */
+static bool fx_help_asked(int argc, char **argv, const char *usage, const char *more)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("%s\n%s", usage, more);
+			return true;
+		}
+	return false;
+}
+
 static int fx_cmd_umount(int argc, char **argv)
 {
 	struct fx_diag d = { 0 };
 	char mp[PATH_MAX];
 
+	if (fx_help_asked(argc, argv, "usage: rustfx umount MOUNTPOINT",
+			  "Unmount a rustfx mount; the daemon saves its cache index and model,\n"
+			  "then exits.\n"))
+		return 0;
 	if (argc != 2)
 		return fx_cli_usage("usage: rustfx umount MOUNTPOINT", "umount needs a mount point%s", "");
 	if (!realpath(argv[1], mp)) {
@@ -783,6 +798,10 @@ static int fx_cmd_config(const struct fx_cli *cli, int argc, char **argv)
 	bool json = cli->json;
 	int ret;
 
+	if (fx_help_asked(argc, argv, "usage: rustfx config print [--json]",
+			  "Print every setting as resolved from defaults, rustfx.toml, RUSTFX_*\n"
+			  "variables and flags, each with its source.\n"))
+		return 0;
 	if (argc < 2 || strcmp(argv[1], "print") != 0)
 		return fx_cli_usage("usage: rustfx config print [--json]", "unknown config command '%s'",
 				      argc < 2 ? "" : argv[1]);
@@ -805,6 +824,10 @@ static int fx_cmd_completion(int argc, char **argv)
 	struct fx_config *cfg;
 	int ret;
 
+	if (fx_help_asked(argc, argv, "usage: rustfx completion bash|zsh|fish",
+			  "Print a completion script for the shell, e.g.\n"
+			  "  rustfx completion bash >/etc/bash_completion.d/rustfx\n"))
+		return 0;
 	if (argc != 2)
 		return fx_cli_usage("usage: rustfx completion bash|zsh|fish",
 				      "completion needs a shell name%s", "");

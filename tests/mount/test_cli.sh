@@ -53,6 +53,11 @@ fx_match "--help lists -c, --config" "$help" '-c, --config'
 fx_match "--help lists -v, --verbose" "$help" '-v, --verbose'
 fx_match "--help lists --json" "$help" '--json'
 
+for cmd in umount config completion stats cache sim brain; do
+	fx_status "rustfx $cmd --help exits 0" 0 rfx "$cmd" --help
+	fx_match "... and prints its usage" "$FX_OUT" "usage: rustfx $cmd"
+done
+
 fx_status "rustfx mount --help exits 0" 0 rfx mount --help
 mhelp=$FX_OUT$FX_ERR
 for opt in ro allow_other default_permissions uid gid umask attr_timeout entry_timeout \
