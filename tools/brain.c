@@ -207,70 +207,6 @@ static int fx_brain_parse(int argc, char **argv, struct fx_brain_args *a)
 
 /* ------------------------------------------------------------ stores */
 
-static void fx_brain_stores_free(char **list, int n)
-{
-	for (int i = 0; i < n; i++)
-		free(list[i]);
-	free(list);
-}
-
-static bool fx_brain_has_model(const char *dir, const char *sub)
-{
-	char path[PATH_MAX];
-	struct stat st;
-	int n = sub ? snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, FX_MODEL_FILE)
-		    : snprintf(path, sizeof(path), "%s/%s", dir, FX_MODEL_FILE);
-
-	/* any kind of file: a model.mdb that is not one is reported, not skipped */
-	return n > 0 && (size_t)n < sizeof(path) && lstat(path, &st) == 0;
-}
-
-/* The stores of @dir that hold a model: @dir itself if it holds one, else
- * each subdirectory that does, sorted. @return how many (malloc'd paths in
- * *@out; fx_brain_stores_free), or -errno. */
-static int fx_brain_stores(const char *dir, char ***out)
-{
-	struct dirent **names = NULL;
-	char **list;
-	int n, count = 0, rc = 0;
-
-	*out = NULL;
-	if (fx_brain_has_model(dir, NULL)) {
-		if (!(list = calloc(1, sizeof(*list))) || !(list[0] = strdup(dir))) {
-			free(list);
-			return -ENOMEM;
-		}
-		*out = list;
-		return 1;
-	}
-	if ((n = scandir(dir, &names, NULL, alphasort)) < 0)
-		return -errno;
-	list = calloc((size_t)n + 1, sizeof(*list));
-	for (int i = 0; i < n; i++) {
-		char path[PATH_MAX];
-
-		if (!list || rc) {
-			rc = -ENOMEM;
-		} else if (names[i]->d_name[0] != '.' &&
-			   fx_brain_has_model(dir, names[i]->d_name)) {
-			snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
-			if (!(list[count] = strdup(path)))
-				rc = -ENOMEM;
-			else
-				count++;
-		}
-		free(names[i]);
-	}
-	free(names);
-	if (rc) {
-		if (list)
-			fx_brain_stores_free(list, count);
-		return rc;
-	}
-	*out = list;
-	return count;
-}
-
 /* ------------------------------------------------------------ escaping */
 
 /* Text being built in a caller's buffer; a piece that does not fit is
@@ -828,7 +764,7 @@ int fx_cli_brain(int argc, char **argv, bool json)
 
 	if ((rc = fx_brain_parse(argc, argv, &a)) >= 0)
 		return rc;
-	n = fx_brain_stores(a.dir, &stores);
+	n = fx_cli_stores(a.dir, FX_MODEL_FILE, true, &stores);
 	if (n < 0) {
 		fx_diag_set(&d, n == -ENOMEM ? n : -FX_EUSAGE,
 			    "name a mount's cache_dir (default ~/.cache/rustfx) or a store in it",
@@ -842,11 +778,11 @@ int fx_cli_brain(int argc, char **argv, bool json)
 		    "and at unmount)",
 		    "no learned model in %s (no %s in it or its subdirectories)", a.dir,
 		    FX_MODEL_FILE);
-		fx_brain_stores_free(stores, 0);
+		fx_cli_stores_free(stores, 0);
 		return fx_cli_fail(&d);
 	}
 	if (a.json && !(arr = json_array())) {
-		fx_brain_stores_free(stores, n);
+		fx_cli_stores_free(stores, n);
 		return EX_OSERR;
 	}
 	if (a.cmd == FX_BRAIN_EXPORT)
@@ -904,7 +840,7 @@ int fx_cli_brain(int argc, char **argv, bool json)
 		putchar('\n');
 		json_decref(arr);
 	}
-	fx_brain_stores_free(stores, n);
+	fx_cli_stores_free(stores, n);
 	if (fflush(stdout) != 0 && !fail) {
 		memset(&d, 0, sizeof(d));
 		fx_diag_set(&d, -errno, "check where the output goes",

@@ -506,19 +506,35 @@ static void fx_print_cache_help(FILE *f)
 		"  --json   one JSON object per store, in an array\n");
 }
 
-/* Every store of @dir: @dir itself if it holds index.mdb, else each
- * subdirectory that does. @return how many (malloc'd paths in *@out). */
-static int fx_cache_stores(const char *dir, char ***out)
+void fx_cli_stores_free(char **list, int n)
 {
-	char path[PATH_MAX], **list = NULL;
-	struct dirent **names = NULL;
+	for (int i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+/* Does @dir[/@sub]/@marker exist (as a regular file unless @any_type)? */
+static bool fx_has_marker(const char *dir, const char *sub, const char *marker, bool any_type)
+{
+	char path[PATH_MAX];
 	struct stat st;
-	int n, count = 0;
+	int n = sub ? snprintf(path, sizeof(path), "%s/%s/%s", dir, sub, marker)
+		    : snprintf(path, sizeof(path), "%s/%s", dir, marker);
+
+	if (n < 0 || (size_t)n >= sizeof(path) || lstat(path, &st) != 0)
+		return false;
+	return any_type || S_ISREG(st.st_mode);
+}
+
+int fx_cli_stores(const char *dir, const char *marker, bool any_type, char ***out)
+{
+	struct dirent **names = NULL;
+	char **list;
+	int n, count = 0, rc = 0;
 
 	*out = NULL;
-	if ((size_t)snprintf(path, sizeof(path), "%s/index.mdb", dir) < sizeof(path) &&
-	    stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-		if (!(list = malloc(sizeof(*list))) || !(list[0] = strdup(dir))) {
+	if (fx_has_marker(dir, NULL, marker, any_type)) {
+		if (!(list = calloc(1, sizeof(*list))) || !(list[0] = strdup(dir))) {
 			free(list);
 			return -ENOMEM;
 		}
@@ -529,19 +545,26 @@ static int fx_cache_stores(const char *dir, char ***out)
 		return -errno;
 	list = calloc((size_t)n + 1, sizeof(*list));
 	for (int i = 0; i < n; i++) {
-		if (list && names[i]->d_name[0] != '.' &&
-		    (size_t)snprintf(path, sizeof(path), "%s/%s/index.mdb", dir, names[i]->d_name) <
-			    sizeof(path) &&
-		    stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-			path[strlen(path) - strlen("/index.mdb")] = '\0';
-			if ((list[count] = strdup(path)))
+		char path[PATH_MAX];
+
+		if (!list || rc) {
+			rc = -ENOMEM;
+		} else if (names[i]->d_name[0] != '.' &&
+			   fx_has_marker(dir, names[i]->d_name, marker, any_type)) {
+			snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+			if (!(list[count] = strdup(path)))
+				rc = -ENOMEM;
+			else
 				count++;
 		}
 		free(names[i]);
 	}
 	free(names);
-	if (!list)
-		return -ENOMEM;
+	if (rc) {
+		if (list)
+			fx_cli_stores_free(list, count);
+		return rc;
+	}
 	*out = list;
 	return count;
 }
@@ -744,7 +767,7 @@ static int fx_cmd_cache(const struct fx_cli *cli, int argc, char **argv)
 		return fx_cli_fail(&d);
 	fx_log_bump(cli->verbose);
 
-	n = fx_cache_stores(dir, &stores);
+	n = fx_cli_stores(dir, "index.mdb", false, &stores);
 	if (n <= 0) {
 		fx_diag_set(&d, -FX_EUSAGE,
 			    "name a mount's cache_dir (default ~/.cache/rustfx) or a store in it",
@@ -771,9 +794,7 @@ static int fx_cmd_cache(const struct fx_cli *cli, int argc, char **argv)
 	ret = fail ? fail : 0;
 out_stores:
 	json_decref(arr);
-	for (int i = 0; i < n; i++)
-		free(stores[i]);
-	free(stores);
+	fx_cli_stores_free(stores, n > 0 ? n : 0);
 	fx_log_shutdown();
 	if (ret < 0)
 		return fx_exit_code(ret);

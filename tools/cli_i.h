@@ -1,9 +1,12 @@
 /*
  * cli_i.h - what the rustfx subcommands in tools/ share: reporting an error
- * as the one-line "error: ... / hint: ..." pair with its exit code.
+ * as the one-line "error: ... / hint: ..." pair with its exit code, and
+ * finding the cache stores a CACHE_DIR argument names.
  */
 #ifndef FX_TOOLS_CLI_I_H
 #define FX_TOOLS_CLI_I_H
+
+#include <stdbool.h>
 
 #include "core/error.h"
 
@@ -11,5 +14,14 @@
 int fx_cli_fail(const struct fx_diag *d);
 /** A usage error: @fmt with one string @arg, and @hint. @return exit code 2. */
 int fx_cli_usage(const char *hint, const char *fmt, const char *arg);
+
+/**
+ * The cache stores named by @dir: @dir itself if it holds @marker (a file
+ * name such as "index.mdb"), else each subdirectory that does, sorted. A
+ * marker counts only as a regular file unless @any_type.
+ * @return how many, with their paths in *@out (fx_cli_stores_free), or -errno.
+ */
+int fx_cli_stores(const char *dir, const char *marker, bool any_type, char ***out);
+void fx_cli_stores_free(char **list, int n);
 
 #endif
