@@ -26,7 +26,7 @@ const struct fx_conf_key fx_cache_conf_keys[] = {
 	{ "cache", "min_free", FX_CONF_SIZE, "256M", 0, 1024.0 * 1024 * 1024 * 1024 * 1024, NULL,
 	  "cache_min_free", "free space to leave on the cache filesystem" },
 	{ "cache", "policy", FX_CONF_STRING, "s3fifo", 1, 0, NULL, "cache_policy",
-	  "eviction policy: lru, s3fifo or snn (learned)" },
+	  "eviction policy: lru, s3fifo, arc, sieve or snn (learned)" },
 	{ "cache", "key_file", FX_CONF_STRING, NULL, 1, 0, NULL, "cache_key_file",
 	  "file of 32 random bytes (mode 0600): encrypt cached blocks with it" },
 	{ "cache", "prefetch", FX_CONF_ENUM, "seq", 1, 0, fx_prefetch_modes, "prefetch",
