@@ -9,6 +9,7 @@
  * (cache/sim.c).
  */
 #include "tools/sim.h"
+#include "tools/cli_i.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -85,14 +86,6 @@ static int fx_sim_fail(struct fx_diag *d, bool input)
 	return input ? FX_EXIT_INVALID : fx_exit_code(d->err);
 }
 
-static int fx_sim_usage(const char *hint, const char *fmt, const char *arg)
-{
-	struct fx_diag d = {0};
-
-	fx_diag_set(&d, -FX_EUSAGE, hint, fmt, arg);
-	return fx_sim_fail(&d, true);
-}
-
 /* Parse the options into @a. @return -1 to go on, else an exit code. */
 static int fx_sim_parse(int argc, char **argv, struct fx_sim_args *a)
 {
@@ -124,7 +117,7 @@ static int fx_sim_parse(int argc, char **argv, struct fx_sim_args *a)
 			break;
 		case 'f':
 			if (fx_trace_format_parse(optarg, &a->format) < 0)
-				return fx_sim_usage(
+				return fx_cli_usage(
 				    "formats: rustfx, csv, lirs, cloudphysics, auto",
 				    "unknown trace format '%s'", optarg);
 			break;
@@ -136,25 +129,25 @@ static int fx_sim_parse(int argc, char **argv, struct fx_sim_args *a)
 			break;
 		case 'P':
 			if (fx_sim_prefetch_parse(optarg, &a->prefetch) < 0)
-				return fx_sim_usage("prefetch modes: off, seq, snn",
+				return fx_cli_usage("prefetch modes: off, seq, snn",
 						    "unknown prefetch mode '%s'", optarg);
 			break;
 		case 'b':
 			if (fx_parse_size(optarg, &a->block_size) < 0 || a->block_size < 512 ||
 			    a->block_size > FX_SIM_BLOCK_MAX)
-				return fx_sim_usage(
+				return fx_cli_usage(
 				    "a block size is 512 bytes to 1G, e.g. 4K or 1M",
 				    "bad --block-size '%s'", optarg);
 			break;
 		case 'r':
 			if (fx_parse_size(optarg, &a->readahead_max) < 0)
-				return fx_sim_usage("a size such as 8M", "bad --readahead-max '%s'",
+				return fx_cli_usage("a size such as 8M", "bad --readahead-max '%s'",
 						    optarg);
 			break;
 		case 'm':
 			if (fx_parse_size(optarg, &a->prefetch_max) < 0 || !a->prefetch_max ||
 			    a->prefetch_max > 65536)
-				return fx_sim_usage("a number of blocks, 1 to 65536",
+				return fx_cli_usage("a number of blocks, 1 to 65536",
 						    "bad --prefetch-max '%s'", optarg);
 			break;
 		case 'j':
@@ -170,22 +163,22 @@ static int fx_sim_parse(int argc, char **argv, struct fx_sim_args *a)
 			fx_cli_sim_help(stdout);
 			return 0;
 		default:
-			return fx_sim_usage(FX_SIM_USAGE, "bad option '%s' for sim",
+			return fx_cli_usage(FX_SIM_USAGE, "bad option '%s' for sim",
 					    argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return fx_sim_usage(FX_SIM_USAGE, "unexpected argument '%s'", argv[optind]);
+		return fx_cli_usage(FX_SIM_USAGE, "unexpected argument '%s'", argv[optind]);
 	if (!a->trace)
-		return fx_sim_usage(FX_SIM_USAGE, "sim needs a trace: --trace FILE%s", "");
+		return fx_cli_usage(FX_SIM_USAGE, "sim needs a trace: --trace FILE%s", "");
 	if (!a->curve && !a->cache_size)
-		return fx_sim_usage("e.g. --cache-size 512M or --cache-size 10%, or --curve",
+		return fx_cli_usage("e.g. --cache-size 512M or --cache-size 10%, or --curve",
 				    "sim needs --cache-size%s", "");
 	if (a->curve && a->cache_size)
-		return fx_sim_usage("--curve takes its sizes from --sizes",
+		return fx_cli_usage("--curve takes its sizes from --sizes",
 				    "--cache-size and --curve do not go together%s", "");
 	if (a->sizes && !a->curve)
-		return fx_sim_usage("add --curve", "--sizes is for --curve%s", "");
+		return fx_cli_usage("add --curve", "--sizes is for --curve%s", "");
 	if (!(a->policy_buf = strdup(policy)))
 		return EX_OSERR;
 	for (tok = strtok_r(a->policy_buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -198,13 +191,13 @@ static int fx_sim_parse(int argc, char **argv, struct fx_sim_args *a)
 			return fx_sim_fail(&d, true);
 		}
 		if (a->npolicies == FX_SIM_MAX_POLICIES)
-			return fx_sim_usage("name fewer policies", "too many policies%s", "");
+			return fx_cli_usage("name fewer policies", "too many policies%s", "");
 		a->policies[a->npolicies++] = tok;
 	}
 	if (!a->npolicies)
-		return fx_sim_usage("e.g. --policy lru", "no policy named%s", "");
+		return fx_cli_usage("e.g. --policy lru", "no policy named%s", "");
 	if (a->npolicies > 1 && !a->curve)
-		return fx_sim_usage("compare several policies with --curve, or run once per policy",
+		return fx_cli_usage("compare several policies with --curve, or run once per policy",
 				    "one --policy at a time without --curve%s", "");
 	return -1;
 }
@@ -395,10 +388,10 @@ static int fx_sim_curve(const struct fx_sim_args *a, const struct fx_trace_info 
 	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (n == FX_SIM_MAX_SIZES) {
 			free(list);
-			return fx_sim_usage("name fewer sizes", "more than 64 sizes%s", "");
+			return fx_cli_usage("name fewer sizes", "more than 64 sizes%s", "");
 		}
 		if (fx_sim_parse_size(tok, fx_sim_footprint(s), &sizes[n++]) < 0) {
-			ret = fx_sim_usage(
+			ret = fx_cli_usage(
 			    "sizes are bytes (512M, 10G) or percentages of the footprint (5%)",
 			    "bad size '%s' in --sizes", tok);
 			free(list);
@@ -407,7 +400,7 @@ static int fx_sim_curve(const struct fx_sim_args *a, const struct fx_trace_info 
 	}
 	free(list);
 	if (!n)
-		return fx_sim_usage("e.g. --sizes 1%,5%,10%", "--sizes names no size%s", "");
+		return fx_cli_usage("e.g. --sizes 1%,5%,10%", "--sizes names no size%s", "");
 	if (a->json && !(arr = json_array()))
 		return EX_OSERR;
 	if (!a->json)
@@ -465,7 +458,7 @@ int fx_cli_sim(int argc, char **argv, bool json)
 		goto out;
 	}
 	if (fx_sim_parse_size(a.cache_size, fx_sim_footprint(s), &capacity) < 0) {
-		ret = fx_sim_usage("bytes (512M, 10G) or a percentage of the footprint (5%)",
+		ret = fx_cli_usage("bytes (512M, 10G) or a percentage of the footprint (5%)",
 				   "bad --cache-size '%s'", a.cache_size);
 		goto out;
 	}
