@@ -1521,7 +1521,7 @@ static MDB_val fx_attrs_key(const char *key)
 static char *fx_attrs_encode(const struct fx_store_attrs *a, size_t *len)
 {
 	size_t n = 4 + 8 + 8 + strlen(a->etag) + 1;
-	int64_t secs = a->mtime_ns / 1000000000;
+	int64_t secs = a->mtime_ns == FX_STORE_MTIME_ANY ? INT64_MIN : a->mtime_ns / 1000000000;
 	uint32_t format = FX_ATTRS_FORMAT;
 	char *buf, *w;
 
@@ -1615,7 +1615,8 @@ int fx_store_attrs_get(struct fx_store *s, const char *key, const char *etag, ui
 	memcpy(&have_size, p + 12, 8);
 	p += 20;
 	/* Valid only for the very version the listing names now. */
-	if (format != FX_ATTRS_FORMAT || have_secs != secs || have_size != size || strcmp(p, etag))
+	if (format != FX_ATTRS_FORMAT || (have_secs != secs && have_secs != INT64_MIN) ||
+	    have_size != size || strcmp(p, etag))
 		goto out;
 	p += strlen(p) + 1;
 	fx_meta_clear(out);

@@ -151,9 +151,14 @@ struct fx_store_attrs {
 	const char *key;
 	const char *etag;
 	uint64_t size;
-	int64_t mtime_ns; /* the object's last-modified time */
+	int64_t mtime_ns; /* the object's last-modified time, or FX_STORE_MTIME_ANY */
 	const struct fx_meta *meta;
 };
+
+/* The last-modified time a PUT did not report: the record then matches any
+ * listing of that ETag and size (the same bytes put again by another client
+ * with other metadata would show ours until the object is looked up). */
+#define FX_STORE_MTIME_ANY INT64_MIN
 
 /**
  * Remember the user metadata (mode, uid, mtime, ...) of @n objects, in one

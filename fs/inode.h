@@ -44,6 +44,7 @@ struct fx_inode {
 	uint64_t page_version;   /* hash of the ETag whose pages the kernel may keep; 0: none */
 	double attr_expiry;      /* monotonic seconds; attrs re-read from the backend after */
 	bool remote;             /* an object (or marker) exists for it in the backend */
+	bool meta_lazy;          /* attrs from a listing: user metadata not fetched yet */
 	int stage_fd;            /* local staging copy, or -1 */
 	char *stage_path;
 	uint64_t dirty_seq;      /* bumped by every change to staged data or metadata */

@@ -203,6 +203,19 @@ static int fx_found(void *arg, const struct fx_list_entry *e)
 	return 1; /* one entry is enough: stop */
 }
 
+/* Remember @key's user metadata for the version @etag, so that listings
+ * naming that version need no HEAD, also after a remount. Stores whose
+ * listings carry metadata need no memory of it. */
+static void fx_remember(struct fx_fs *fs, const char *key, const char *etag, uint64_t size,
+			int64_t mtime_ns, const struct fx_meta *meta)
+{
+	struct fx_store_attrs rec = { .key = key, .etag = etag, .size = size,
+				      .mtime_ns = mtime_ns, .meta = meta };
+
+	if (etag && etag[0] && !(fx_backend_caps(fs->backend) & FX_CAP_LIST_META))
+		fx_store_attrs_put(fs->cache->store, &rec, 1);
+}
+
 /* What the backend holds for @key: an object, a directory (marker or common
  * prefix), or -ENOENT. Fills @st and @meta. */
 static int fx_probe(struct fx_fs *fs, const char *key, struct stat *st, struct fx_meta *meta,
@@ -224,6 +237,7 @@ static int fx_probe(struct fx_fs *fs, const char *key, struct stat *st, struct f
 	else
 		ret = fx_backend_head(fs->backend, key, &info);
 	if (ret == 0) {
+		fx_remember(fs, key, info.etag, info.size, info.mtime_ns, &info.meta);
 		fx_ns_stat(st, &info.meta, false, info.size, info.mtime_ns, &fs->defaults);
 		if (etag)
 			snprintf(etag, FX_ETAG_MAX, "%s", info.etag);
@@ -263,17 +277,28 @@ static bool fx_busy(const struct fx_inode *in)
 	return fx_staged(in) || in->open_count > 0 || !in->remote;
 }
 
+/* How fx_inode_set_attr() takes attributes. */
+enum {
+	FX_ATTR_FORCE = 1, /* we just stored them: newer than any local state */
+	FX_ATTR_LAZY = 2,  /* from a listing, without the object's user metadata */
+};
+
 /*
- * Record backend attributes on @in. Unless @force (we just stored them),
- * they are dropped when local state is newer: the inode is busy, or its
- * attributes were refreshed after the caller's answer was fetched (a probe
- * or a directory snapshot taken before a publish must not undo it).
+ * Record backend attributes on @in. Unless FX_ATTR_FORCE, they are dropped
+ * when local state is newer: the inode is busy, or its attributes were
+ * refreshed after the caller's answer was fetched (a probe or a directory
+ * snapshot taken before a publish must not undo it). Listing attributes
+ * (FX_ATTR_LAZY) of the version whose metadata the inode already holds only
+ * extend their life.
  */
 static void fx_inode_set_attr(struct fx_fs *fs, struct fx_inode *in, const struct stat *st,
-			      struct fx_meta *meta, const char *etag, bool force)
+			      struct fx_meta *meta, const char *etag, unsigned how)
 {
 	pthread_mutex_lock(&in->lock);
-	if (force || (!fx_busy(in) && fx_now() >= in->attr_expiry)) {
+	if ((how & FX_ATTR_LAZY) && !in->meta_lazy && in->remote && etag && etag[0] &&
+	    strcmp(etag, in->etag) == 0 && !fx_busy(in)) {
+		in->attr_expiry = fx_now() + fs->opt.stat_ttl;
+	} else if ((how & FX_ATTR_FORCE) || (!fx_busy(in) && fx_now() >= in->attr_expiry)) {
 		ino_t ino = in->st.st_ino;
 
 		in->st = *st;
@@ -283,6 +308,7 @@ static void fx_inode_set_attr(struct fx_fs *fs, struct fx_inode *in, const struc
 		meta->n = 0;
 		meta->kv = NULL;
 		in->remote = true;
+		in->meta_lazy = how & FX_ATTR_LAZY;
 		in->attr_expiry = fx_now() + fs->opt.stat_ttl;
 		snprintf(in->etag, sizeof(in->etag), "%s", etag ? etag : "");
 	}
@@ -297,7 +323,7 @@ static void fx_inode_set_attr(struct fx_fs *fs, struct fx_inode *in, const struc
  */
 static struct fx_inode *fx_child_install(struct fx_fs *fs, struct fx_inode *parent, const char *name,
 					 const struct stat *st, struct fx_meta *meta, const char *etag,
-					 bool force, bool *conflict)
+					 unsigned how, bool *conflict)
 {
 	bool created, busy;
 	struct fx_inode *in = fx_itable_child_make(fs->inodes, parent, name, st->st_mode, &created);
@@ -318,7 +344,7 @@ static struct fx_inode *fx_child_install(struct fx_fs *fs, struct fx_inode *pare
 		}
 	}
 	if (in)
-		fx_inode_set_attr(fs, in, st, meta, etag, force || created);
+		fx_inode_set_attr(fs, in, st, meta, etag, how | (created ? FX_ATTR_FORCE : 0));
 	return in;
 }
 
@@ -334,41 +360,66 @@ static void fx_entry_of(struct fx_fs *fs, struct fx_inode *in, struct fuse_entry
 	e->entry_timeout = fs->opt.entry_timeout;
 }
 
+/* How fx_refresh() refreshes. */
+enum {
+	FX_REFRESH_NOW = 1,  /* whatever their age, even while the file is open */
+	FX_REFRESH_META = 2, /* also when only a listing's attributes are known */
+};
+
 /*
  * Refresh @in's attributes from the backend when they are stale, or with
- * @now whatever their age and even while the file is open (a reader that
- * met -ESTALE must learn the new ETag). A staged inode keeps its own.
- * @return 0, -ENOENT if the object is gone or changed type, or -errno.
+ * FX_REFRESH_NOW whatever their age (a reader that met -ESTALE must learn
+ * the new ETag). Callers that store metadata back or act on the file's type
+ * ask for FX_REFRESH_META: attributes from a listing lack the object's user
+ * metadata (dir_meta=listing). A staged inode keeps its own.
+ * @return 0, -ENOENT if the object is gone or changed type, -ESTALE if a
+ * listing showed it as another type than it is (the kernel looks it up
+ * again), or -errno.
  */
-static int fx_refresh(struct fx_fs *fs, struct fx_inode *in, bool now)
+static int fx_refresh(struct fx_fs *fs, struct fx_inode *in, unsigned how)
 {
 	char key[FX_KEY_BUF], etag[FX_ETAG_MAX];
 	struct fx_meta meta = { 0 };
 	struct stat st;
-	bool skip, changed;
+	bool skip, changed, lazy, shown;
+	bool now = how & FX_REFRESH_NOW;
 	int ret;
 
 	if (in->ino == FX_ROOT_INO)
 		return 0;
 	pthread_mutex_lock(&in->lock);
-	skip = fx_staged(in) || !in->remote || (!now && fx_now() < in->attr_expiry);
+	lazy = in->meta_lazy && (how & FX_REFRESH_META);
+	skip = fx_staged(in) || !in->remote || (!now && !lazy && fx_now() < in->attr_expiry);
 	pthread_mutex_unlock(&in->lock);
 	if (skip)
 		return 0;
 	if ((ret = fx_key(fs, in, key)) < 0)
 		return ret;
 	ret = fx_probe(fs, key, &st, &meta, etag);
-	if (ret == 0 && (st.st_mode & S_IFMT) != (in->st.st_mode & S_IFMT))
-		ret = -ENOENT; /* replaced by another type: the kernel must look it up again */
+	if (ret == 0 && (st.st_mode & S_IFMT) != (in->st.st_mode & S_IFMT)) {
+		/* Replaced by another type, or listed as a file while it is a
+		 * symlink: the kernel must look it up again. */
+		pthread_mutex_lock(&in->lock);
+		ret = in->meta_lazy ? -ESTALE : -ENOENT;
+		in->attr_expiry = 0;
+		pthread_mutex_unlock(&in->lock);
+	}
 	if (ret == 0) {
 		pthread_mutex_lock(&in->lock);
 		changed = in->etag[0] && strcmp(in->etag, etag);
+		/* The kernel holds the listing's mode, owner and mtime. */
+		shown = lazy && (in->st.st_mode != st.st_mode || in->st.st_uid != st.st_uid ||
+				 in->st.st_gid != st.st_gid ||
+				 in->st.st_mtim.tv_sec != st.st_mtim.tv_sec ||
+				 in->st.st_mtim.tv_nsec != st.st_mtim.tv_nsec);
 		pthread_mutex_unlock(&in->lock);
-		fx_inode_set_attr(fs, in, &st, &meta, etag, now);
+		fx_inode_set_attr(fs, in, &st, &meta, etag, now || lazy ? FX_ATTR_FORCE : 0);
 		/* The kernel may hold pages of the old bytes for open files. Not
 		 * from a read (@now): invalidating waits for the pages it locks. */
 		if (changed && !now && S_ISREG(st.st_mode) && fs->se)
 			fuse_lowlevel_notify_inval_inode(fs->se, in->ino, 0, 0);
+		else if (shown && fs->se)
+			fuse_lowlevel_notify_inval_inode(fs->se, in->ino, -1, 0); /* attributes only */
 	}
 	fx_meta_clear(&meta);
 	return ret;
@@ -456,6 +507,8 @@ again:
 			 "flush or close", key, fx_strerror(ret), in->stage_path);
 	else
 		fx_debug("published %s (%lld bytes)", key, (long long)st.st_size);
+	if (ret == 0 && !fx_itable_detached(fs->inodes, in))
+		fx_remember(fs, key, info.etag, (uint64_t)st.st_size, FX_STORE_MTIME_ANY, &meta);
 out:
 	pthread_mutex_lock(&in->lock);
 	in->publishing = false;
@@ -501,6 +554,7 @@ static void fx_unstage_if_idle(struct fx_fs *fs, struct fx_inode *in)
 static int fx_publish_meta(struct fx_fs *fs, struct fx_inode *in)
 {
 	char key[FX_KEY_BUF], marker[FX_KEY_BUF];
+	struct fx_object_info info = { 0 };
 	struct fx_meta meta = { 0 };
 	bool staged, open;
 	struct stat st;
@@ -533,10 +587,14 @@ static int fx_publish_meta(struct fx_fs *fs, struct fx_inode *in)
 	} else {
 		fx_store_attrs_forget(fs->cache->store, key);
 		ret = fx_backend_copy(fs->backend, key, key, &meta);
-		/* Some stores give the copy a new ETag: learn it before reading. */
+		/* Some stores give the copy a new ETag: learn it (and remember the
+		 * new metadata for listings) before reading. */
+		if (ret == 0 && fx_backend_head(fs->backend, key, &info) == 0)
+			fx_remember(fs, key, info.etag, info.size, info.mtime_ns, &meta);
 		pthread_mutex_lock(&in->lock);
-		in->etag[0] = '\0';
+		snprintf(in->etag, sizeof(in->etag), "%s", info.etag);
 		pthread_mutex_unlock(&in->lock);
+		fx_object_info_clear(&info);
 	}
 out:
 	fx_meta_clear(&meta);
@@ -652,7 +710,7 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 	if (ret < 0)
 		goto out;
 	/* On a type conflict with a busy local inode, the local one answers. */
-	in = fx_child_install(fs, parent, name, &st, &meta, etag, false, &conflict);
+	in = fx_child_install(fs, parent, name, &st, &meta, etag, 0, &conflict);
 	if (!in) {
 		ret = -ENOMEM;
 		goto out;
@@ -723,7 +781,9 @@ static void fx_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	ret = fx_refresh(fs, in, false);
+	/* Asked only when the kernel's copy expired, or to check exec rights:
+	 * worth the metadata a listing lacked. */
+	ret = fx_refresh(fs, in, FX_REFRESH_META);
 	pthread_mutex_lock(&in->lock);
 	st = in->st;
 	pthread_mutex_unlock(&in->lock);
@@ -751,7 +811,7 @@ static int do_setattr(struct fx_fs *fs, struct fx_inode *in, const struct stat *
 
 	if (fs->opt.ro)
 		return -EROFS;
-	if ((ret = fx_refresh(fs, in, false)) < 0)
+	if ((ret = fx_refresh(fs, in, FX_REFRESH_META)) < 0)
 		return ret;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if (S_ISDIR(in->st.st_mode))
@@ -943,6 +1003,7 @@ struct fx_head_job {
 	struct fx_fs *fs;
 	struct fx_dir *d;
 	const char *prefix;
+	bool dirs_only; /* dir_meta=listing: only directory markers */
 	atomic_size_t next;
 };
 
@@ -957,7 +1018,7 @@ static void *fx_head_worker(void *arg)
 		struct fx_object_info info = { 0 };
 		int ret;
 
-		if (!de->need_head)
+		if (!de->need_head || (j->dirs_only && !de->is_dir))
 			continue;
 		snprintf(key, sizeof(key), "%s%s%s", j->prefix, de->name, de->is_dir ? "/" : "");
 		ret = fx_backend_head(j->fs->backend, key, &info);
@@ -969,10 +1030,13 @@ static void *fx_head_worker(void *arg)
 			info.meta = (struct fx_meta){ 0 };
 			snprintf(de->etag, sizeof(de->etag), "%s", info.etag);
 			de->headed = !de->is_dir;
+			de->need_head = false;
 			de->obj_size = info.size;
 			de->obj_mtime_ns = info.mtime_ns;
-		} else if (!(de->is_dir && ret == -ENOENT)) {
-			de->no_attr = true; /* a directory without a marker is fine */
+		} else if (de->is_dir && ret == -ENOENT) {
+			de->need_head = false; /* a directory without a marker is fine */
+		} else {
+			de->no_attr = true;
 		}
 		fx_object_info_clear(&info);
 	}
@@ -1046,15 +1110,20 @@ static void fx_dir_remember_attrs(struct fx_fs *fs, struct fx_dir *d, const char
 	free(recs);
 }
 
+/*
+ * With dir_meta=listing only directories are HEADed (their markers hold
+ * their mode and owner): a tree has far fewer of them than files.
+ */
 static void fx_dir_fetch_meta(struct fx_fs *fs, struct fx_dir *d, const char *prefix)
 {
-	struct fx_head_job j = { .fs = fs, .d = d, .prefix = prefix };
+	struct fx_head_job j = { .fs = fs, .d = d, .prefix = prefix,
+				 .dirs_only = !fs->opt.dir_meta_head };
 	size_t want = 0;
 	unsigned n_threads, started = 0;
 	pthread_t threads[64];
 
 	for (size_t i = 0; i < d->n; i++)
-		want += d->e[i].need_head;
+		want += d->e[i].need_head && (d->e[i].is_dir || !j.dirs_only);
 	if (want == 0)
 		return;
 	n_threads = fs->opt.concurrency < sizeof(threads) / sizeof(threads[0])
@@ -1207,7 +1276,8 @@ static void fx_readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 				/* The snapshot may be shared: install a copy. */
 				if (fx_meta_copy(&meta, &de->meta) < 0)
 					break;
-				in = fx_child_install(fs, dir, name, &de->st, &meta, de->etag, false,
+				in = fx_child_install(fs, dir, name, &de->st, &meta, de->etag,
+						      de->need_head ? FX_ATTR_LAZY : 0,
 						      &conflict);
 				fx_meta_clear(&meta);
 				if (!in)
@@ -1273,7 +1343,8 @@ static struct fx_inode *fx_new_child(struct fx_fs *fs, struct fx_inode *parent, 
 				     const struct stat *st, struct fx_meta *meta)
 {
 	bool conflict;
-	struct fx_inode *in = fx_child_install(fs, parent, name, st, meta, NULL, true, &conflict);
+	struct fx_inode *in = fx_child_install(fs, parent, name, st, meta, NULL, FX_ATTR_FORCE,
+					       &conflict);
 
 	if (in && conflict) {
 		fx_itable_put(fs->inodes, in);
@@ -1632,6 +1703,7 @@ static int do_symlink(struct fx_fs *fs, fuse_req_t req, const char *target, fuse
 {
 	struct fx_inode *parent = fx_itable_get(fs->inodes, parent_ino), *in;
 	char key[FX_KEY_BUF], *path = NULL;
+	struct fx_object_info info = { 0 };
 	struct fx_meta meta = { 0 };
 	size_t len = strlen(target);
 	struct stat st;
@@ -1658,8 +1730,9 @@ static int do_symlink(struct fx_fs *fs, fuse_req_t req, const char *target, fuse
 	fx_new_stat(fs, req, S_IFLNK | 0777, &st);
 	st.st_size = (off_t)len;
 	if ((ret = fx_ns_meta_from_stat(&meta, &st)) < 0 ||
-	    (ret = fx_backend_put(fs->backend, key, fd, len, &meta, NULL)) < 0)
+	    (ret = fx_backend_put(fs->backend, key, fd, len, &meta, &info)) < 0)
 		goto out;
+	fx_remember(fs, key, info.etag, len, FX_STORE_MTIME_ANY, &meta);
 	in = fx_new_child(fs, parent, name, &st, &meta);
 	if (!in) {
 		ret = -ENOMEM;
@@ -1670,6 +1743,7 @@ static int do_symlink(struct fx_fs *fs, fuse_req_t req, const char *target, fuse
 	fx_itable_put(fs->inodes, in);
 out:
 	fx_staging_drop(fd, path);
+	fx_object_info_clear(&info);
 	fx_meta_clear(&meta);
 	fx_itable_put(fs->inodes, parent);
 	return ret;
@@ -1696,7 +1770,7 @@ static void fx_op_readlink(fuse_req_t req, fuse_ino_t ino)
 	ssize_t n = -ESTALE;
 	off_t size = 0;
 
-	if (in && (n = fx_refresh(fs, in, false)) == 0) {
+	if (in && (n = fx_refresh(fs, in, FX_REFRESH_META)) == 0) {
 		pthread_mutex_lock(&in->lock);
 		size = in->st.st_size;
 		pthread_mutex_unlock(&in->lock);
@@ -1780,13 +1854,14 @@ static int do_open(struct fx_fs *fs, struct fx_inode *in, int flags, bool *keep_
 
 	if (writing && fs->opt.ro)
 		return -EROFS;
-	if ((ret = fx_refresh(fs, in, false)) < 0)
+	if ((ret = fx_refresh(fs, in, FX_REFRESH_META)) < 0)
 		return ret;
 	pthread_mutex_lock(&in->lock);
 	bool cached_read = !fx_staged(in) && in->remote && !(flags & O_TRUNC);
 	bool know_version = in->etag[0] != '\0';
 	pthread_mutex_unlock(&in->lock);
-	if (cached_read && !know_version && (ret = fx_refresh(fs, in, true)) < 0)
+	if (cached_read && !know_version &&
+	    (ret = fx_refresh(fs, in, FX_REFRESH_NOW | FX_REFRESH_META)) < 0)
 		return ret;
 	if (cached_read)
 		fx_cache_note_version(fs, in);
@@ -1919,7 +1994,7 @@ static ssize_t do_read_cached(struct fx_fs *fs, struct fx_file *f, uint64_t off,
 		if (n != -ESTALE)
 			break;
 		fx_info("%s changed in the bucket while open: reading its new version", key);
-		if ((n = fx_refresh(fs, in, true)) < 0)
+		if ((n = fx_refresh(fs, in, FX_REFRESH_NOW)) < 0)
 			return n == -ENOENT ? -ESTALE : n;
 		fx_cache_note_version(fs, in);
 		n = -EIO;
@@ -2140,7 +2215,7 @@ static void fx_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, con
 	else if (size > FX_XATTR_VALUE_MAX)
 		ret = -E2BIG;
 	else
-		ret = fx_refresh(fs, in, false);
+		ret = fx_refresh(fs, in, FX_REFRESH_META);
 	if (ret == 0) {
 		size_t b64_len = sodium_base64_ENCODED_LEN(size, sodium_base64_VARIANT_ORIGINAL);
 
@@ -2190,7 +2265,7 @@ static void fx_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	if (!fx_xattr_user(name) || (ret = fx_refresh(fs, in, false)) < 0) {
+	if (!fx_xattr_user(name) || (ret = fx_refresh(fs, in, FX_REFRESH_META)) < 0) {
 		fx_itable_put(fs->inodes, in);
 		fuse_reply_err(req, ret < 0 ? -ret : ENODATA);
 		return;
@@ -2244,7 +2319,7 @@ static void fx_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	ret = fx_refresh(fs, in, false);
+	ret = fx_refresh(fs, in, FX_REFRESH_META);
 	pthread_mutex_lock(&in->lock);
 	obj = fx_xattrs_load(in);
 	pthread_mutex_unlock(&in->lock);
@@ -2295,7 +2370,7 @@ static void fx_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	else if (!fx_xattr_user(name))
 		ret = -ENODATA;
 	else
-		ret = fx_refresh(fs, in, false);
+		ret = fx_refresh(fs, in, FX_REFRESH_META);
 	if (ret == 0) {
 		pthread_mutex_lock(&in->lock);
 		obj = fx_xattrs_load(in);

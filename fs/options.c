@@ -12,6 +12,8 @@
 
 #define FX_TIMEOUT_MAX 86400
 
+static const char *const fx_dir_meta_modes[] = { "listing", "head", NULL };
+
 const struct fx_conf_key fx_fs_conf_keys[] = {
 	{ "mount", "ro", FX_CONF_BOOL, "false", 1, 0, NULL, "ro",
 	  "mount read-only: writes fail with EROFS" },
@@ -43,6 +45,9 @@ const struct fx_conf_key fx_fs_conf_keys[] = {
 	  "serve MOUNTPOINT/CONTROL_DIR/stats (JSON); -o nostats hides it" },
 	{ "mount", "control_dir", FX_CONF_STRING, ".rustfx", 1, 0, NULL, "control_dir",
 	  "name of the hidden control directory below the mount point" },
+	{ "mount", "dir_meta", FX_CONF_ENUM, "listing", 1, 0, fx_dir_meta_modes, "dir_meta",
+	  "attributes of listed objects not seen before: listing (size and Last-Modified, no "
+	  "request per entry) or head (a HEAD per entry for s3fs modes, owners and mtimes)" },
 	{ NULL, NULL, 0, NULL, 0, 0, NULL, NULL, NULL },
 };
 
@@ -185,6 +190,11 @@ int fx_options_resolve(const struct fx_config *cfg, struct fx_fs_options *out, s
 	o.ro = fx_config_bool(cfg, "mount.ro");
 	o.allow_other = fx_config_bool(cfg, "mount.allow_other");
 	o.default_permissions = fx_config_bool(cfg, "mount.default_permissions");
+	/* The kernel checks permissions against what a listing showed: with
+	 * default_permissions that must be the stored mode, not a default. */
+	o.dir_meta_head = strcmp(fx_config_str(cfg, "mount.dir_meta"), "head") == 0 ||
+			  (o.default_permissions &&
+			   fx_config_source(cfg, "mount.dir_meta") == FX_SRC_DEFAULT);
 	o.attr_timeout = fx_config_float(cfg, "mount.attr_timeout");
 	o.entry_timeout = fx_config_float(cfg, "mount.entry_timeout");
 	o.negative_timeout = fx_config_float(cfg, "mount.negative_timeout");

@@ -30,6 +30,7 @@ struct fx_fs_options {
 	uint64_t kernel_readahead; /* bytes; 0 keeps the kernel's default */
 	unsigned concurrency;      /* [io] concurrency: parallel backend requests */
 	bool stats;                /* serve the control directory */
+	bool dir_meta_head;        /* HEAD every listed object for its metadata (s3fs) */
 	char control_dir[256];     /* its name below the root */
 };
 
