@@ -20,6 +20,12 @@
 
 #define FX_INFLIGHT_BUCKETS 1024
 #define FX_READ_STACK_BLOCKS 32
+/* Prefetched blocks of one object that follow each other are fetched by
+ * one ranged GET of up to this many bytes: fewer requests for the server
+ * and for every proxy or load balancer between. Demand reads are fetched
+ * alone, so a waiting reader gets its block as soon as it arrives. */
+#define FX_COALESCE_BYTES (8u << 20)
+#define FX_RUN_MAX 64 /* blocks in one such GET at most */
 
 enum fx_job_state { FX_JOB_QUEUED, FX_JOB_RUNNING, FX_JOB_DONE };
 
@@ -37,6 +43,7 @@ struct fx_job {
 	unsigned waiters;
 	bool charged;
 	bool inserting; /* done, its block being stored: the worker frees it after */
+	struct fx_job *run_next;    /* the next block fetched by the same GET */
 	struct fx_job *prev, *next; /* queue of its priority */
 	struct fx_job *hnext;       /* in-flight table */
 };
@@ -176,7 +183,19 @@ static struct fx_job *fx_job_get(struct fx_reader *r, const struct fx_object_ref
 
 /* ------------------------------------------------------------ workers */
 
-/* The next job a worker may start, charged to the budget (r->lock held).
+/* Mark the unlinked @j running and charge it to the budget (r->lock held). */
+static void fx_job_take(struct fx_reader *r, struct fx_job *j)
+{
+	j->state = FX_JOB_RUNNING;
+	j->charged = true;
+	j->run_next = NULL;
+	r->memory_used += j->len;
+	if (r->memory_used > r->st.memory_peak)
+		r->st.memory_peak = r->memory_used;
+}
+
+/* The next job a worker may start, charged to the budget (r->lock held),
+ * with the queued blocks right after it chained on run_next.
  * Demand reads may use all of it (and always run when nothing else holds
  * memory); prefetch leaves a quarter for them. */
 static struct fx_job *fx_next_job(struct fx_reader *r)
@@ -184,34 +203,60 @@ static struct fx_job *fx_next_job(struct fx_reader *r)
 	for (int p = 0; p < FX_FETCH_NPRIO; p++) {
 		struct fx_job *j = r->head[p];
 		uint64_t limit = p == FX_FETCH_DEMAND ? r->memory_limit : r->memory_limit / 4 * 3;
+		unsigned n = 1;
 
 		if (!j)
 			continue;
 		if (r->memory_used + j->len > limit && !(p == FX_FETCH_DEMAND && r->memory_used == 0))
 			return NULL; /* higher priorities first, even when waiting */
 		fx_queue_unlink(r, j);
-		j->state = FX_JOB_RUNNING;
-		j->charged = true;
-		r->memory_used += j->len;
-		if (r->memory_used > r->st.memory_peak)
-			r->st.memory_peak = r->memory_used;
+		fx_job_take(r, j);
+		for (struct fx_job *last = j, *k; p != FX_FETCH_DEMAND && (k = r->head[p]); last = k) {
+			uint64_t run = k->off + k->len - j->off;
+
+			if (n++ == FX_RUN_MAX || k->off != last->off + last->len || strcmp(k->key, j->key) ||
+			    strcmp(k->version, j->version) || run > FX_COALESCE_BYTES ||
+			    r->memory_used + k->len > limit)
+				break;
+			fx_queue_unlink(r, k);
+			fx_job_take(r, k);
+			last->run_next = k;
+		}
 		return j;
 	}
 	return NULL;
 }
 
+/* Fetch the run of blocks starting at @j with one GET into @j's buffer,
+ * then give each following block its own copy. */
 static void fx_fetch(struct fx_reader *r, struct fx_job *j)
 {
+	size_t total = 0;
 	ssize_t n = -ENOMEM;
 
-	j->data = malloc(j->len ? j->len : 1);
+	for (struct fx_job *k = j; k; k = k->run_next)
+		total += k->len;
+	j->data = malloc(total ? total : 1);
 	if (j->data)
-		n = fx_backend_get_version(r->backend, j->key, j->version, j->off, j->data, j->len);
-	if (n >= 0 && (size_t)n < j->len)
+		n = fx_backend_get_version(r->backend, j->key, j->version, j->off, j->data, total);
+	if (n >= 0 && (size_t)n < total)
 		n = -ESTALE; /* shorter than the version we were told of: it changed */
 	if (n < 0 && n != -ESTALE && j->prio == FX_FETCH_DEMAND)
 		fx_debug("fetching %s at %llu failed: %s", j->key, (unsigned long long)j->off,
 			 fx_strerror((int)n));
+	for (struct fx_job *k = j->run_next; k; k = k->run_next) {
+		k->result = n < 0 ? n : -ENOMEM;
+		if (n >= 0 && (k->data = malloc(k->len))) {
+			memcpy(k->data, j->data + (k->off - j->off), k->len);
+			k->result = k->len;
+		}
+	}
+	if (n >= 0 && total > j->len) {
+		uint8_t *own = realloc(j->data, j->len ? j->len : 1); /* shrinks in place */
+
+		j->data = own ? own : j->data;
+		n = j->len;
+	}
 	j->result = n;
 }
 
@@ -239,29 +284,45 @@ static void fx_insert(struct fx_reader *r, struct fx_job *j)
  * stays in flight, so a reader arriving meanwhile copies it too. */
 static void fx_run(struct fx_reader *r, struct fx_job *j)
 {
+	struct fx_job *next, *store[FX_RUN_MAX];
+	unsigned n = 0;
+
 	pthread_mutex_unlock(&r->lock);
 	fx_fetch(r, j);
 	pthread_mutex_lock(&r->lock);
 	r->st.fetches++;
-	if (j->result > 0)
-		r->st.fetched_bytes += (uint64_t)j->result;
-	else if (j->result == -ESTALE)
-		r->st.stale++;
-	else if (j->result < 0)
-		r->st.fetch_errors++;
-	j->state = FX_JOB_DONE;
-	if (j->waiters)
-		pthread_cond_broadcast(&r->done);
-	if (j->result == (ssize_t)j->len && j->len) {
-		j->inserting = true;
-		pthread_mutex_unlock(&r->lock);
-		fx_insert(r, j);
-		pthread_mutex_lock(&r->lock);
-		j->inserting = false;
+	for (struct fx_job *k = j; k; k = k->run_next) {
+		if (k->result > 0)
+			r->st.fetched_bytes += (uint64_t)k->result;
+		else if (k->result == -ESTALE)
+			r->st.stale++;
+		else if (k->result < 0)
+			r->st.fetch_errors++;
+		k->state = FX_JOB_DONE;
+		k->inserting = k->result == (ssize_t)k->len && k->len;
 	}
-	fx_inflight_del(r, j);
-	if (j->waiters == 0)
-		fx_job_free(r, j);
+	pthread_cond_broadcast(&r->done);
+	/* No waiter runs before the lock is dropped: release now what is not
+	 * stored, as a waiter frees a done job it was the last to hold. */
+	for (struct fx_job *k = j; k; k = next) {
+		next = k->run_next;
+		if (k->inserting) {
+			store[n++] = k;
+			continue;
+		}
+		fx_inflight_del(r, k);
+		if (k->waiters == 0)
+			fx_job_free(r, k);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		pthread_mutex_unlock(&r->lock);
+		fx_insert(r, store[i]);
+		pthread_mutex_lock(&r->lock);
+		store[i]->inserting = false;
+		fx_inflight_del(r, store[i]);
+		if (store[i]->waiters == 0)
+			fx_job_free(r, store[i]);
+	}
 }
 
 /* A reader runs its own queued @j (r->lock held): no worker is started. */
@@ -269,6 +330,7 @@ static void fx_run_inline(struct fx_reader *r, struct fx_job *j)
 {
 	fx_queue_unlink(r, j);
 	j->state = FX_JOB_RUNNING;
+	j->run_next = NULL;
 	fx_run(r, j);
 }
 

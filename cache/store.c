@@ -1162,6 +1162,7 @@ void fx_store_block_id(const struct fx_store *s, const char *url, const char *ke
 	XXH128_hash_t h;
 	XXH128_canonical_t c;
 
+	XXH3_INITSTATE(&st); /* reset reads the seed a state held before */
 	XXH3_128bits_reset_withSeed(&st, s->seed);
 	XXH3_128bits_update(&st, url, strlen(url) + 1);
 	XXH3_128bits_update(&st, key, strlen(key) + 1);
