@@ -196,10 +196,12 @@ static bool fx_staged(const struct fx_inode *in)
 
 /* ------------------------------------------------------------ attributes */
 
+/* Listing callback of fx_probe: is the first key the marker itself? */
 static int fx_found(void *arg, const struct fx_list_entry *e)
 {
-	(void)arg;
-	(void)e;
+	const char *marker = *(const char **)arg;
+
+	*(const char **)arg = strcmp(e->key, marker) == 0 ? "marker" : "prefix";
 	return 1; /* one entry is enough: stop */
 }
 
@@ -245,20 +247,26 @@ static int fx_probe(struct fx_fs *fs, const char *key, struct stat *st, struct f
 	}
 	if (ret != -ENOENT)
 		return ret;
+	/* A directory exists while any key has it as a prefix; its marker, the
+	 * first such key if present, holds its metadata. One request answers
+	 * for an absent name or a directory without a marker. */
 	fx_ns_dir_marker(key, marker, sizeof(marker));
-	ret = fx_backend_head(fs->backend, marker, &info);
-	if (ret == 0) {
-		fx_ns_stat(st, &info.meta, true, 0, info.mtime_ns, &fs->defaults);
-		goto found;
-	}
-	if (ret != -ENOENT)
-		return ret;
-	/* No marker: a directory exists while any key has it as a prefix. */
-	ret = fx_backend_list(fs->backend, marker, "/", NULL, 1, fx_found, NULL, NULL);
+	const char *first = marker;
+
+	ret = fx_backend_list(fs->backend, marker, NULL, NULL, 1, fx_found, &first, NULL);
 	if (ret < 0)
 		return ret;
 	if (ret == 0)
 		return -ENOENT;
+	if (strcmp(first, "marker") == 0) {
+		ret = fx_backend_head(fs->backend, marker, &info);
+		if (ret == 0) {
+			fx_ns_stat(st, &info.meta, true, 0, info.mtime_ns, &fs->defaults);
+			goto found;
+		}
+		if (ret != -ENOENT)
+			return ret;
+	}
 	fx_ns_stat(st, NULL, true, 0, 0, &fs->defaults);
 	return 0;
 found:
