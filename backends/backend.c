@@ -50,6 +50,7 @@ struct fx_backend {
 	uint64_t errors[FX_OP_COUNT]; /* atomic */
 	uint64_t bytes[FX_OP_COUNT];  /* atomic: GET bytes read, PUT bytes stored */
 	uint64_t hist[FX_OP_COUNT][FX_LATENCY_BUCKETS]; /* atomic */
+	uint64_t latency_us_sum[FX_OP_COUNT];          /* atomic */
 	pthread_mutex_t fault_lock;  /* protects faults[] */
 	struct fx_fault faults[FX_OP_COUNT];
 };
@@ -228,6 +229,7 @@ static ssize_t fx_timed(struct fx_backend *b, enum fx_backend_op op, uint64_t t0
 	while (bucket < FX_LATENCY_BUCKETS - 1 && us >= (2ull << bucket))
 		bucket++;
 	__atomic_fetch_add(&b->hist[op][bucket], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&b->latency_us_sum[op], us, __ATOMIC_RELAXED);
 	if (ret < 0)
 		__atomic_fetch_add(&b->errors[op], 1, __ATOMIC_RELAXED);
 	else if (op == FX_OP_GET)
@@ -241,6 +243,7 @@ void fx_backend_op_stats(const struct fx_backend *b, enum fx_backend_op op,
 	out->calls = __atomic_load_n(&b->calls[op], __ATOMIC_RELAXED);
 	out->errors = __atomic_load_n(&b->errors[op], __ATOMIC_RELAXED);
 	out->bytes = __atomic_load_n(&b->bytes[op], __ATOMIC_RELAXED);
+	out->latency_us_sum = __atomic_load_n(&b->latency_us_sum[op], __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < FX_LATENCY_BUCKETS; i++)
 		out->hist[i] = __atomic_load_n(&b->hist[op][i], __ATOMIC_RELAXED);
 }

@@ -267,6 +267,7 @@ struct fx_backend_op_stats {
 	uint64_t errors; /* calls that reached the backend and failed */
 	uint64_t bytes;  /* GET: bytes read; PUT: bytes stored */
 	uint64_t hist[FX_LATENCY_BUCKETS]; /* latency of calls that reached the backend */
+	uint64_t latency_us_sum;           /* their latencies added up, microseconds */
 };
 
 /** Counters and latency histogram of @op since open (head, list pages, get,

@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -84,7 +85,37 @@ struct fx_s3 {
 	uint64_t multipart_threshold, part_size;
 	unsigned concurrency;
 	pthread_key_t curl_key; /* this thread's easy handle */
+	atomic_bool list_raw;   /* the server ignores encoding-type=url: list without it */
 };
+
+/* The Date header of the last response this thread received, and the local
+ * time it arrived (fx_s3_last_date in s3.h). Per thread, as requests are. */
+static _Thread_local struct {
+	bool seen;
+	int64_t server_s;
+	double local_s;
+} fx_s3_date;
+
+int fx_s3_last_date(int64_t *server_s, double *local_s)
+{
+	if (!fx_s3_date.seen)
+		return -ENOENT;
+	*server_s = fx_s3_date.server_s;
+	*local_s = fx_s3_date.local_s;
+	return 0;
+}
+
+static void fx_s3_note_date(const char *value)
+{
+	struct timespec now;
+	int64_t ns;
+
+	if (fx_s3_parse_time(value, &ns) != 0 || clock_gettime(CLOCK_REALTIME, &now) != 0)
+		return;
+	fx_s3_date.server_s = ns / 1000000000;
+	fx_s3_date.local_s = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+	fx_s3_date.seen = true;
+}
 
 /* ------------------------------------------------------------ validation */
 
@@ -300,6 +331,8 @@ static size_t fx_on_header(char *line, size_t size, size_t n, void *arg)
 	value[nl] = '\0';
 	if (strcasecmp(name, "retry-after") == 0) {
 		c->retry_after_s = atof(value);
+	} else if (strcasecmp(name, "date") == 0) {
+		fx_s3_note_date(value);
 	} else if (strcasecmp(name, "content-type") == 0) {
 		if (nl < sizeof(c->content_type))
 			memcpy(c->content_type, value, nl + 1);
@@ -639,6 +672,7 @@ struct fx_s3_page {
 	char **keys, **etags;
 	size_t n, cap;
 	size_t strip; /* bytes of the bucket prefix to remove from keys */
+	bool url;     /* keys come url-encoded (encoding-type=url was asked) */
 };
 
 static int fx_page_add(void *arg, const struct fx_list_entry *le)
@@ -690,7 +724,7 @@ static int fx_page_restart(struct fx_s3_call *c, void *arg)
 {
 	fx_page_clear(arg);
 	fx_s3_list_parser_free(c->parser);
-	c->parser = fx_s3_list_parser_new(fx_page_add, arg, true);
+	c->parser = fx_s3_list_parser_new(fx_page_add, arg, ((struct fx_s3_page *)arg)->url);
 	return c->parser ? 0 : -ENOMEM;
 }
 
@@ -701,25 +735,41 @@ static int fx_s3_list(void *state, const char *prefix, const char *delimiter, co
 	struct fx_s3_page pg = { .strip = strlen(s3->prefix) };
 	struct fx_s3_call c;
 	char full[FX_KEY_MAX * 2], max[24];
+	bool url = !atomic_load(&s3->list_raw);
 	int ret;
 
 	snprintf(full, sizeof(full), "%s%s", s3->prefix, prefix);
 	snprintf(max, sizeof(max), "%zu", max_keys);
+again:
 	fx_call_init(&c, "GET", NULL, true);
 	c.query[c.n_query++] = (struct fx_s3_param){ "list-type", "2" };
 	c.query[c.n_query++] = (struct fx_s3_param){ "prefix", full };
 	c.query[c.n_query++] = (struct fx_s3_param){ "max-keys", max };
-	c.query[c.n_query++] = (struct fx_s3_param){ "encoding-type", "url" };
+	if (url)
+		c.query[c.n_query++] = (struct fx_s3_param){ "encoding-type", "url" };
 	if (delimiter)
 		c.query[c.n_query++] = (struct fx_s3_param){ "delimiter", delimiter };
 	if (token)
 		c.query[c.n_query++] = (struct fx_s3_param){ "continuation-token", token };
 	c.restart = fx_page_restart;
 	c.restart_arg = &pg;
-	c.parser = fx_s3_list_parser_new(fx_page_add, &pg, true);
+	pg.url = url;
+	c.parser = fx_s3_list_parser_new(fx_page_add, &pg, url);
 	ret = c.parser ? fx_s3_perform(s3, &c) : -ENOMEM;
 	if (ret == 0)
 		ret = fx_s3_list_parser_finish(c.parser, next_token);
+	if (ret == -EILSEQ && url) {
+		/* Keys arrived raw although encoded ones were asked for (s3rver):
+		 * ask no more, and take this page again as it is. */
+		fx_warn("%s ignores encoding-type=url in listings: listing without it",
+			s3->scheme_host);
+		atomic_store(&s3->list_raw, true);
+		url = false;
+		fx_s3_list_parser_free(c.parser);
+		fx_page_clear(&pg);
+		fx_call_free(&c);
+		goto again;
+	}
 	for (size_t i = 0; ret == 0 && i < pg.n; i++)
 		ret = fn(arg, &pg.e[i]);
 	if (ret != 0 && next_token && *next_token) {

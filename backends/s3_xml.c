@@ -370,7 +370,7 @@ int fx_s3_list_parser_finish(struct fx_s3_list_parser *p, char **next_token)
 	/* Asked for url encoding, got no sign of it, and it would have mattered:
 	 * the server ignored encoding-type and some keys were mis-decoded. */
 	if (p->url_requested && !p->enc_seen && p->ambiguous)
-		return -EPROTO;
+		return -EILSEQ;
 	if (p->truncated) {
 		if (!p->token[0])
 			return -EPROTO;

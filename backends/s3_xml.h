@@ -39,7 +39,10 @@ int fx_s3_list_parser_feed(struct fx_s3_list_parser *p, const char *data, size_t
 /**
  * End of body. @next_token receives a malloc'd NextContinuationToken when
  * IsTruncated is true, else NULL. @return 0, -EPROTO if the document was
- * incomplete or not a ListBucketResult, or the callback's stop value.
+ * incomplete or not a ListBucketResult, -EILSEQ if url encoding was asked
+ * for, the answer showed no sign of it and a key's decoding depended on it
+ * (the server ignores encoding-type: list again without it), or the
+ * callback's stop value.
  */
 int fx_s3_list_parser_finish(struct fx_s3_list_parser *p, char **next_token);
 

@@ -77,10 +77,11 @@ char *fx_ctl_stats_json(const struct fx_ctl *c)
 
 		fx_backend_op_stats(c->backend, (enum fx_backend_op)op, &os);
 		json_object_set_new(requests, fx_backend_op_name((enum fx_backend_op)op),
-				    json_pack("{s:I, s:I, s:I, s:o}", "calls", (json_int_t)os.calls,
+				    json_pack("{s:I, s:I, s:I, s:o, s:I}", "calls", (json_int_t)os.calls,
 					      "errors", (json_int_t)os.errors, "bytes",
 					      (json_int_t)os.bytes, "latency_us",
-					      fx_latency_json(os.hist)));
+					      fx_latency_json(os.hist), "latency_sum_us",
+					      (json_int_t)os.latency_us_sum));
 	}
 	root = json_pack(
 		"{s:i, s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I},"

@@ -35,6 +35,7 @@
 #include "fs/headahead.h"
 #include "core/log.h"
 #include "fs/inode.h"
+#include "fs/metrics.h"
 #include "fs/namespace.h"
 #include "fs/signals.h"
 
@@ -2561,6 +2562,7 @@ int fx_fs_run(struct fx_fs *fs, const char *fsname, const char *mountpoint, bool
 	struct fuse_loop_config *loop = NULL;
 	struct fuse_session *se = NULL;
 	struct fx_signals *sigs = NULL;
+	struct fx_metrics *metrics = NULL;
 	int ret = -ENOMEM;
 
 	if (fuse_opt_add_arg(&args, "rustfx") || fx_add_opt(&args, "fsname", fsname) ||
@@ -2581,6 +2583,9 @@ int fx_fs_run(struct fx_fs *fs, const char *fsname, const char *mountpoint, bool
 		ret = -errno;
 		goto out_session;
 	}
+	/* Bound before mounting: a taken port fails the mount; served once up. */
+	if ((ret = fx_metrics_new(fs->opt.metrics, &fs->ctl, &metrics, d)) < 0)
+		goto out_signals;
 	if (fuse_session_mount(se, mountpoint) != 0) {
 		ret = -EIO;
 		fx_diag_set(d, -FX_EMOUNTPOINT,
@@ -2598,6 +2603,8 @@ int fx_fs_run(struct fx_fs *fs, const char *fsname, const char *mountpoint, bool
 	if ((ret = fx_signals_new(&sigs)) < 0)
 		fx_warn("cannot handle SIGUSR2 and SIGHUP (%s): SIGHUP unmounts, SIGUSR2 kills",
 			fx_strerror(ret));
+	if (fx_metrics_start(metrics) < 0)
+		fx_error("cannot start the metrics server: %s/metrics is not served", fs->opt.metrics);
 	if (fs->ha && fx_headahead_start(fs->ha) < 0)
 		fx_warn("cannot start the threads of predicted lookups: files are looked up on demand");
 	if ((ret = fx_cache_start(fs->cache)) < 0)
@@ -2618,6 +2625,7 @@ out_unmount:
 	fx_signals_free(sigs);
 	fuse_session_unmount(se);
 out_signals:
+	fx_metrics_free(metrics);
 	fuse_remove_signal_handlers(se);
 out_session:
 	fuse_session_destroy(se);

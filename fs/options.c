@@ -2,6 +2,7 @@
  * options.c - the [mount] schema and -o parsing (see options.h).
  */
 #include "fs/options.h"
+#include "fs/metrics.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -45,6 +46,8 @@ const struct fx_conf_key fx_fs_conf_keys[] = {
 	  "serve MOUNTPOINT/CONTROL_DIR/stats (JSON); -o nostats hides it" },
 	{ "mount", "control_dir", FX_CONF_STRING, ".rustfx", 1, 0, NULL, "control_dir",
 	  "name of the hidden control directory below the mount point" },
+	{ "mount", "metrics", FX_CONF_STRING, NULL, 1, 0, NULL, "metrics",
+	  "serve the stats as Prometheus metrics at http://[HOST:]PORT/metrics (HOST default 127.0.0.1)" },
 	{ "mount", "dir_meta", FX_CONF_ENUM, "listing", 1, 0, fx_dir_meta_modes, "dir_meta",
 	  "attributes of listed objects not seen before: listing (size and Last-Modified, no "
 	  "request per entry) or head (a HEAD per entry for s3fs modes, owners and mtimes)" },
@@ -222,6 +225,15 @@ int fx_options_resolve(const struct fx_config *cfg, struct fx_fs_options *out, s
 			return -FX_EBADOPT;
 		}
 		strcpy(o.control_dir, ctl);
+	}
+	{
+		const char *metrics = fx_config_str(cfg, "mount.metrics");
+
+		if (metrics && *metrics) {
+			if (fx_metrics_check(metrics, d) < 0)
+				return -FX_EBADOPT;
+			snprintf(o.metrics, sizeof(o.metrics), "%s", metrics); /* checked: it fits */
+		}
 	}
 	o.uid = getuid();
 	o.gid = getgid();

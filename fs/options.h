@@ -32,6 +32,7 @@ struct fx_fs_options {
 	bool stats;                /* serve the control directory */
 	bool dir_meta_head;        /* HEAD every listed object for its metadata (s3fs) */
 	char control_dir[256];     /* its name below the root */
+	char metrics[64];          /* [HOST:]PORT serving Prometheus metrics; "" for none */
 };
 
 /**

@@ -39,7 +39,9 @@
 #include "fs/options.h"
 #include "tools/brain.h"
 #include "tools/completion.h"
+#include "tools/health.h"
 #include "tools/sim.h"
+#include "tools/sync.h"
 
 extern char **environ;
 
@@ -56,6 +58,7 @@ static const struct fx_conf_key *const fx_cli_tables[] = {
 #endif
 	fx_cache_conf_keys,
 	fx_fs_conf_keys,
+	fx_health_conf_keys,
 	NULL,
 };
 
@@ -81,8 +84,8 @@ static void fx_print_help(FILE *f)
 		"commands:\n"
 		"  mount       mount URL at MOUNTPOINT (rustfx mount --help)\n"
 		"  umount      unmount MOUNTPOINT\n"
-		"  health      check a backend and a mount (arrives with F6)\n"
-		"  sync        copy between local paths and buckets (arrives with F6)\n"
+		"  health      check a bucket, its cache and a mount: health [URL|MOUNTPOINT]\n"
+		"  sync        copy between local paths and buckets: sync [OPTIONS] SRC DST\n"
 		"  config      print the resolved configuration: config print [--json]\n"
 		"  cache       check or empty a cache directory: cache verify|clear DIR\n"
 		"  stats       a mount's cache and request counters: stats [--json] MOUNTPOINT\n"
@@ -187,7 +190,7 @@ fail:
 
 struct fx_mount_args {
 	bool foreground;
-	char *opts; /* all -o joined with ',' (malloc'd; may hold secrets: fx_free_opts) */
+	char *opts; /* all -o joined with ',' (malloc'd; may hold secrets: fx_cli_free_opts) */
 	const char *url, *mountpoint;
 };
 
@@ -224,8 +227,7 @@ static void fx_hide_secret_opts(char *arg)
 	}
 }
 
-/* Take the -o argument @arg: append it to *@opts, then hide its secrets in argv. */
-static int fx_take_opts(char **opts, char *arg)
+int fx_cli_take_opts(char **opts, char *arg)
 {
 	size_t old = *opts ? strlen(*opts) : 0;
 	char *p = malloc(old + strlen(arg) + 2);
@@ -244,7 +246,7 @@ static int fx_take_opts(char **opts, char *arg)
 	return 0;
 }
 
-static void fx_free_opts(char *opts)
+void fx_cli_free_opts(char *opts)
 {
 	if (!opts)
 		return;
@@ -365,20 +367,20 @@ static int fx_cmd_mount(const struct fx_cli *cli, int argc, char **argv)
 			ma.foreground = true;
 			break;
 		case 'o':
-			if (fx_take_opts(&ma.opts, optarg) < 0)
+			if (fx_cli_take_opts(&ma.opts, optarg) < 0)
 				return EX_OSERR;
 			break;
 		case 'h':
 			fx_print_mount_help(stdout);
-			fx_free_opts(ma.opts);
+			fx_cli_free_opts(ma.opts);
 			return 0;
 		default:
-			fx_free_opts(ma.opts);
+			fx_cli_free_opts(ma.opts);
 			return fx_cli_usage("see 'rustfx mount --help'", "bad option for mount%s", "");
 		}
 	}
 	if (argc - optind != 2) {
-		fx_free_opts(ma.opts);
+		fx_cli_free_opts(ma.opts);
 		return fx_cli_usage("usage: rustfx mount [-f] [-o OPTIONS] URL MOUNTPOINT, e.g. "
 				      "rustfx mount file:///srv/bucket /mnt/bucket",
 				      "mount needs a URL and a mount point%s", "");
@@ -386,7 +388,7 @@ static int fx_cmd_mount(const struct fx_cli *cli, int argc, char **argv)
 	ma.url = argv[optind];
 	ma.mountpoint = argv[optind + 1];
 	ret = fx_do_mount(cli, &ma);
-	fx_free_opts(ma.opts);
+	fx_cli_free_opts(ma.opts);
 	return ret;
 }
 
@@ -401,10 +403,10 @@ int fx_cli_mount_helper(int argc, char **argv)
 		const char *a = argv[i];
 
 		if (strcmp(a, "-o") == 0 && i + 1 < argc) {
-			if (fx_take_opts(&ma.opts, argv[++i]) < 0)
+			if (fx_cli_take_opts(&ma.opts, argv[++i]) < 0)
 				ret = -ENOMEM;
 		} else if (strncmp(a, "-o", 2) == 0 && a[2]) {
-			if (fx_take_opts(&ma.opts, argv[i] + 2) < 0)
+			if (fx_cli_take_opts(&ma.opts, argv[i] + 2) < 0)
 				ret = -ENOMEM;
 		} else if (strcmp(a, "-t") == 0 && i + 1 < argc) {
 			i++; /* the type is ours by definition */
@@ -415,7 +417,7 @@ int fx_cli_mount_helper(int argc, char **argv)
 		} else if (strcmp(a, "-n") == 0 || strcmp(a, "-s") == 0) {
 			/* no mtab to skip; sloppy options are accepted anyway */
 		} else if (a[0] == '-') {
-			fx_free_opts(ma.opts);
+			fx_cli_free_opts(ma.opts);
 			return fx_cli_usage("usage: mount.rustfx URL MOUNTPOINT [-o OPTIONS]",
 					      "unknown option '%s'", a);
 		} else if (!ma.url) {
@@ -423,18 +425,18 @@ int fx_cli_mount_helper(int argc, char **argv)
 		} else if (!ma.mountpoint) {
 			ma.mountpoint = a;
 		} else {
-			fx_free_opts(ma.opts);
+			fx_cli_free_opts(ma.opts);
 			return fx_cli_usage("usage: mount.rustfx URL MOUNTPOINT [-o OPTIONS]",
 					      "unexpected argument '%s'", a);
 		}
 	}
 	if (ret == 0 && (!ma.url || !ma.mountpoint)) {
-		fx_free_opts(ma.opts);
+		fx_cli_free_opts(ma.opts);
 		return fx_cli_usage("usage: mount.rustfx URL MOUNTPOINT [-o OPTIONS]",
 				      "missing URL or mount point%s", "");
 	}
 	ret = ret < 0 ? EX_OSERR : fx_do_mount(&cli, &ma);
-	fx_free_opts(ma.opts);
+	fx_cli_free_opts(ma.opts);
 	return ret;
 }
 
@@ -803,13 +805,16 @@ out_stores:
 
 /* ------------------------------------------------------------ the rest */
 
-static int fx_cmd_later(const char *cmd)
+/* rustfx health (tools/health.c) builds its configuration through this. */
+static int fx_health_load(void *arg, const char *opts, struct fx_config **out, struct fx_diag *d)
 {
-	struct fx_diag d = { 0 };
+	return fx_load_config(arg, opts, out, d);
+}
 
-	fx_diag_set(&d, -FX_ENOTYET, "until then use 'rustfx mount' and ordinary tools (cp, rsync, ls)",
-		    "'rustfx %s' arrives with F6", cmd);
-	return fx_cli_fail(&d);
+/* rustfx sync (tools/sync.c) gets the configuration a mount would, without -o. */
+static int fx_sync_load(void *arg, struct fx_config **out, struct fx_diag *d)
+{
+	return fx_load_config(arg, NULL, out, d);
 }
 
 static int fx_cmd_config(const struct fx_cli *cli, int argc, char **argv)
@@ -909,8 +914,10 @@ int fx_cli_main(int argc, char **argv)
 		return fx_cmd_mount(&cli, argc, argv);
 	if (strcmp(cmd, "umount") == 0 || strcmp(cmd, "unmount") == 0)
 		return fx_cmd_umount(argc, argv);
-	if (strcmp(cmd, "health") == 0 || strcmp(cmd, "sync") == 0)
-		return fx_cmd_later(cmd);
+	if (strcmp(cmd, "health") == 0)
+		return fx_cli_health(argc, argv, cli.json, cli.verbose, fx_health_load, &cli);
+	if (strcmp(cmd, "sync") == 0)
+		return fx_cli_sync(argc, argv, cli.json, cli.verbose, fx_sync_load, &cli);
 	if (strcmp(cmd, "config") == 0)
 		return fx_cmd_config(&cli, argc, argv);
 	if (strcmp(cmd, "completion") == 0)

@@ -1,7 +1,8 @@
 /*
  * cli_i.h - what the rustfx subcommands in tools/ share: reporting an error
- * as the one-line "error: ... / hint: ..." pair with its exit code, and
- * finding the cache stores a CACHE_DIR argument names.
+ * as the one-line "error: ... / hint: ..." pair with its exit code, finding
+ * the cache stores a CACHE_DIR argument names, and taking -o arguments that
+ * may hold secrets.
  */
 #ifndef FX_TOOLS_CLI_I_H
 #define FX_TOOLS_CLI_I_H
@@ -23,5 +24,14 @@ int fx_cli_usage(const char *hint, const char *fmt, const char *arg);
  */
 int fx_cli_stores(const char *dir, const char *marker, bool any_type, char ***out);
 void fx_cli_stores_free(char **list, int n);
+
+/**
+ * Take the -o argument @arg (an argv string): append it to *@opts (malloc'd,
+ * joined with ','; the old copy is wiped), then overwrite the values of
+ * secret options in @arg so ps does not show them. @return 0 or -ENOMEM.
+ */
+int fx_cli_take_opts(char **opts, char *arg);
+/** Wipe and free what fx_cli_take_opts() built; NULL is a no-op. */
+void fx_cli_free_opts(char *opts);
 
 #endif

@@ -2,7 +2,7 @@
 # rustfx needs that are missing. Needs root (or sudo) only when something is.
 FX_DEBS="build-essential cmake pkg-config libfuse3-dev fuse3 liblmdb-dev libxxhash-dev
 libsodium-dev libcriterion-dev libcurl4-openssl-dev libssl-dev libinih-dev libexpat1-dev libjansson-dev
-zlib1g-dev attr python3 curl"
+zlib1g-dev libmicrohttpd-dev attr python3 curl"
 
 fx_install_deps() {
 	local missing="" p

@@ -187,13 +187,12 @@ done
 fx_status "completion for an unknown shell exits 2" 2 rfx completion tcsh
 fx_diag "unknown shell"
 
-# ------------------------------------------------- announced, not yet there
+# ------------------------------------------ health and sync: bad input is 2
 
-for cmd in health sync; do
-	fx_status "rustfx $cmd exits 2" 2 rfx "$cmd"
-	fx_match "rustfx $cmd says it arrives with F6" "$FX_ERR" 'F6'
-	fx_diag "rustfx $cmd"
-done
+fx_status "rustfx sync with no arguments exits 2" 2 rfx sync
+fx_diag "rustfx sync with no arguments"
+fx_status "rustfx health with a bad URL exits 2" 2 rfx health 'nosuch://x'
+fx_diag "rustfx health with a bad URL"
 
 fx_nothing_mounted "after all CLI checks"
 fx_finish
