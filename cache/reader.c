@@ -10,6 +10,7 @@
 #define FX_LOG_MODULE "cache"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -64,6 +65,7 @@ struct fx_reader {
 	uint64_t memory_used;
 	struct fx_reader_stats st;
 	bool stopping;
+	bool trim; /* buffers were freed since the heap was last given back */
 	unsigned nworkers, want_workers;
 	pthread_t *workers;
 };
@@ -127,6 +129,7 @@ static void fx_job_free(struct fx_reader *r, struct fx_job *j)
 {
 	if (j->charged) {
 		r->memory_used -= j->len;
+		r->trim = true;
 		pthread_cond_broadcast(&r->work);
 	}
 	free(j->data);
@@ -342,8 +345,19 @@ static void *fx_worker(void *arg)
 	fx_log_set_request(0);
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		while (!r->stopping && !(j = fx_next_job(r)))
+		while (!r->stopping && !(j = fx_next_job(r))) {
+			/* Idle with no buffer in use: give the heap the fetch
+			 * buffers grew back to the system (the daemon keeps them
+			 * while busy, see fx_fs_run). */
+			if (r->trim && r->memory_used == 0) {
+				r->trim = false;
+				pthread_mutex_unlock(&r->lock);
+				malloc_trim(0);
+				pthread_mutex_lock(&r->lock);
+				continue;
+			}
 			pthread_cond_wait(&r->work, &r->lock);
+		}
 		if (r->stopping)
 			break;
 		fx_run(r, j);

@@ -15,6 +15,7 @@
 #include "fs/fs.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <xxhash.h>
@@ -2607,6 +2608,12 @@ int fx_fs_run(struct fx_fs *fs, const char *fsname, const char *mountpoint, bool
 		fx_error("cannot start the metrics server: %s/metrics is not served", fs->opt.metrics);
 	if (fs->ha && fx_headahead_start(fs->ha) < 0)
 		fx_warn("cannot start the threads of predicted lookups: files are looked up on demand");
+	/* Fetch buffers (1-8 MiB) come back from the heap instead of as fresh
+	 * mmap'd pages the kernel must fault in and clear for every block;
+	 * free memory past 32 MiB an arena still goes back to the system. */
+	mallopt(M_ARENA_MAX, 4);
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 32 << 20);
 	if ((ret = fx_cache_start(fs->cache)) < 0)
 		fx_error("cannot start the cache's threads (%s): reads fetch one block at a time",
 			 fx_strerror(ret));
