@@ -309,18 +309,34 @@ static void fx_log_emit(const char *buf, size_t len)
 	}
 }
 
+/* Copy @in to @out (@size bytes) with control characters as "\xNN": names
+ * from a bucket (a key with a newline) cannot forge or split log lines. */
+static void fx_log_escape(const char *in, char *out, size_t size)
+{
+	size_t w = 0;
+
+	for (const unsigned char *p = (const unsigned char *)in; *p && w + 5 < size; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			w += (size_t)snprintf(out + w, size - w, "\\x%02x", *p);
+		else
+			out[w++] = (char)*p;
+	}
+	out[w] = '\0';
+}
+
 void fx_log_write(const char *module, enum fx_log_level level, const char *fmt, ...)
 {
 	static const int syslog_prio[] = { LOG_INFO, LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_DEBUG };
-	char msg[1024], line[1600], stamp[40];
+	char raw[1024], msg[1024], line[1600], stamp[40];
 	struct timespec ts;
 	struct tm tm;
 	va_list ap;
 	int n;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	fx_log_escape(raw, msg, sizeof(msg));
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
@@ -336,8 +352,9 @@ void fx_log_write(const char *module, enum fx_log_level level, const char *fmt, 
 		return;
 	}
 	if (fx_log.json) {
+		/* JSON escapes control characters itself: the message stays raw. */
 		json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "ts", stamp, "level",
-					fx_level_names[level], "module", module, "msg", msg);
+					fx_level_names[level], "module", module, "msg", raw);
 		char *text;
 
 		if (!rec)

@@ -2600,6 +2600,10 @@ int fx_fs_run(struct fx_fs *fs, const char *fsname, const char *mountpoint, bool
 		goto out_unmount;
 	}
 	fx_info("mounted %s at %s", fsname, mountpoint);
+	if (fs->opt.allow_other && !fs->opt.default_permissions)
+		fx_warn("allow_other without default_permissions: every user may do what the "
+			"mounting user can (rustfx checks no permissions itself); add "
+			"default_permissions to enforce modes");
 	/* After fuse_daemonize: its fork would leave the signal thread behind. */
 	if ((ret = fx_signals_new(&sigs)) < 0)
 		fx_warn("cannot handle SIGUSR2 and SIGHUP (%s): SIGHUP unmounts, SIGUSR2 kills",

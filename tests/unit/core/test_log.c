@@ -122,3 +122,16 @@ Test(log, request_ids_unique)
 	cr_assert_neq(a, 0);
 	cr_assert_gt(b, a);
 }
+
+Test(log, control_characters_cannot_forge_lines)
+{
+	char *text;
+
+	cr_assert_eq(fx_log_setup("info", false, FX_LOG_FILE, logpath, NULL), 0);
+	fx_log_write("fs", FX_LOG_WARN, "hiding key '%s'", "x\nINJECTED\tline\x7f");
+	fx_log_shutdown();
+	text = slurp();
+	cr_assert_not_null(strstr(text, "hiding key 'x\\x0aINJECTED\\x09line\\x7f'"), "got: %s", text);
+	cr_assert_null(strstr(text, "\nINJECTED"), "a key's newline began a line of its own");
+	cr_assert_eq(strchr(text, '\n'), text + strlen(text) - 1, "one line");
+}
