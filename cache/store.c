@@ -236,15 +236,17 @@ static void fx_chunk_ad(const struct fx_block_header *h, uint32_t i, uint8_t *ad
 }
 
 /*
- * Build the file image of a block: header, table, chunks (sealed when the
- * store has a key). @return a malloc'd image of *@len bytes, or NULL.
+ * Build the file image of a block: header, table, and the chunks when they
+ * are sealed (the store has a key). Unsealed chunks are @data itself and
+ * follow the image in the file. @return a malloc'd image of *@len bytes,
+ * or NULL.
  */
 static uint8_t *fx_block_image(const struct fx_store *s, const uint8_t *id, const void *data,
 			       uint32_t size, size_t *len, uint64_t *table_sum)
 {
 	struct fx_block_header h = { .version = FX_BLOCK_VERSION, .seed = s->seed, .size = size,
 				     .chunk_size = FX_STORE_CHUNK };
-	size_t flen = fx_file_len(size, s->sealed);
+	size_t flen = s->sealed ? fx_file_len(size, true) : sizeof(h) + fx_table_len(size);
 	uint8_t *img = malloc(flen), ad[sizeof(h) + 4];
 	uint64_t *table;
 	uint32_t n = fx_nchunks(size);
@@ -259,12 +261,11 @@ static uint8_t *fx_block_image(const struct fx_store *s, const uint8_t *id, cons
 	}
 	table = (uint64_t *)(img + sizeof(h));
 	for (uint32_t i = 0; i < n; i++) {
-		uint8_t *dst = img + fx_chunk_off(size, i, s->sealed);
-		const uint8_t *src = (const uint8_t *)data + (size_t)i * FX_STORE_CHUNK;
+		const uint8_t *src = (const uint8_t *)data + (size_t)i * FX_STORE_CHUNK, *disk = src;
 		uint32_t dlen = fx_chunk_disk_len(size, i, s->sealed);
 
 		if (s->sealed) {
-			uint8_t nonce[sizeof(h.nonce)];
+			uint8_t nonce[sizeof(h.nonce)], *dst = img + fx_chunk_off(size, i, true);
 
 			/* The header's table_sum is not known yet: it is left 0 in
 			 * the associated data, which fx_block_check mirrors. */
@@ -272,10 +273,9 @@ static uint8_t *fx_block_image(const struct fx_store *s, const uint8_t *id, cons
 			fx_chunk_ad(&h, i, ad);
 			crypto_aead_xchacha20poly1305_ietf_encrypt(dst, NULL, src, dlen - FX_TAG, ad,
 								   sizeof(ad), NULL, nonce, s->key);
-		} else {
-			memcpy(dst, src, dlen);
+			disk = dst;
 		}
-		table[i] = XXH3_64bits_withSeed(dst, dlen, s->seed);
+		table[i] = XXH3_64bits_withSeed(disk, dlen, s->seed);
 	}
 	h.table_sum = XXH3_64bits_withSeed(table, fx_table_len(size), s->seed);
 	memcpy(img, &h, sizeof(h));
@@ -1279,23 +1279,28 @@ ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uin
 	return (ssize_t)len;
 }
 
-static int fx_write_file(const char *path, const void *data, size_t len)
+/* Create @path with the @n buffers of @iov one after the other. */
+static int fx_write_file(const char *path, struct iovec *iov, int n)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), err = 0;
-	size_t done = 0;
 
 	if (fd < 0)
 		return -errno;
-	while (done < len) {
-		ssize_t n = write(fd, (const char *)data + done, len - done);
+	while (n > 0) {
+		ssize_t w = writev(fd, iov, n);
 
-		if (n < 0 && errno == EINTR)
+		if (w < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			err = n < 0 ? -errno : -EIO;
+		if (w <= 0) {
+			err = w < 0 ? -errno : -EIO;
 			break;
 		}
-		done += (size_t)n;
+		for (; n > 0 && (size_t)w >= iov->iov_len; iov++, n--)
+			w -= (ssize_t)iov->iov_len;
+		if (n > 0) { /* a short write: the rest of this buffer next */
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
 	}
 	if (close(fd) && !err)
 		err = -errno;
@@ -1346,7 +1351,7 @@ int fx_store_insert_from(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], 
 {
 	char tmp[PATH_MAX], path[PATH_MAX];
 	uint64_t table_sum, seq;
-	size_t flen;
+	size_t flen, ilen;
 	uint8_t *img;
 	struct fx_entry *e;
 	int err;
@@ -1373,12 +1378,15 @@ int fx_store_insert_from(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], 
 	seq = ++s->tmp_seq;
 	pthread_mutex_unlock(&s->lock);
 
-	img = fx_block_image(s, id, data, (uint32_t)len, &flen, &table_sum);
+	img = fx_block_image(s, id, data, (uint32_t)len, &ilen, &table_sum);
 	err = img ? 0 : -ENOMEM;
 	snprintf(tmp, sizeof(tmp), "%s/tmp/%d.%" PRIu64, s->dir, (int)getpid(), seq);
 	fx_block_path(s, id, path, sizeof(path));
-	if (!err)
-		err = fx_write_file(tmp, img, flen);
+	if (!err) {
+		struct iovec iov[2] = { { img, ilen }, { (void *)data, len } };
+
+		err = fx_write_file(tmp, iov, s->sealed ? 1 : 2);
+	}
 	free(img);
 	if (!err && rename(tmp, path)) {
 		err = -errno;
