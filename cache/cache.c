@@ -202,6 +202,10 @@ int fx_cache_open(struct fx_backend *b, const char *dir, const struct fx_cache_o
 		so.key = key;
 	}
 	if (lo.predict || lo.score || lo.trace_path) {
+		char index[PATH_MAX];
+
+		snprintf(index, sizeof(index), "%s/index.mdb", dir);
+		lo.seasoned = access(index, F_OK) == 0;
 		if ((ret = fx_mkdirs(dir, 0700)) < 0 || (ret = fx_learn_open(&lo, &c->learn, d)) < 0) {
 			if (!d->err)
 				fx_diag_set(d, ret, NULL, "cannot create %s (%s)", dir, fx_strerror(ret));

@@ -134,6 +134,9 @@ static int fx_learn_load(struct fx_learn *l, const struct fx_predict_opts *po)
 	if (ret != -ENOENT)
 		fx_warn("the saved model in %s cannot be used (%s); starting a new one", l->dir,
 			d.msg[0] ? d.msg : fx_strerror(ret));
+	else if (l->o.seasoned)
+		fx_warn("no saved model in %s (deleted, or the learning cache was not used with "
+			"this cache before); starting a new one", l->dir);
 	memset(&l->base, 0, sizeof(l->base));
 	l->pred = fx_predict_new(po);
 	return l->pred ? 0 : -ENOMEM;

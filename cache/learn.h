@@ -38,6 +38,7 @@ struct fx_learn_opts {
 	uint32_t window_ms;     /* snn_window_ms */
 	uint32_t block_size;
 	const char *trace_path; /* for the caller: fx_learn_open_trace opens it */
+	bool seasoned;          /* the cache existed before: a missing model is worth a warning */
 };
 
 struct fx_learn_stats {

@@ -7,16 +7,20 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "core/fsutil.h"
 #include "core/log.h"
 
 #define FX_FILL_CHUNK (1u << 20)
+#define FX_STAGING_XATTR "user.rustfx.key" /* the object a staging file is for */
+#define FX_STAGING_NAMED 20                  /* leftovers named one by one at most */
 
 int fx_staging_init(const char *cache_dir, char *out, size_t n, struct fx_diag *d)
 {
@@ -43,9 +47,20 @@ int fx_staging_init(const char *cache_dir, char *out, size_t n, struct fx_diag *
 			    strerror(-ret));
 		return ret;
 	}
-	while ((de = readdir(dir)))
-		if (strncmp(de->d_name, "stage-", 6) == 0)
-			leftovers++;
+	while ((de = readdir(dir))) {
+		char path[PATH_MAX], key[FX_KEY_MAX + 1];
+		ssize_t klen;
+
+		if (strncmp(de->d_name, "stage-", 6) != 0)
+			continue;
+		if (++leftovers > FX_STAGING_NAMED)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", out, de->d_name);
+		klen = getxattr(path, FX_STAGING_XATTR, key, sizeof(key) - 1);
+		key[klen > 0 ? klen : 0] = '\0';
+		fx_warn("unpublished data of '%s' from an earlier run is kept in %s",
+			klen > 0 ? key : "(unknown file)", path);
+	}
 	closedir(dir);
 	if (leftovers)
 		fx_warn("%u unpublished staging file(s) from an earlier run are kept in %s; "
@@ -53,7 +68,7 @@ int fx_staging_init(const char *cache_dir, char *out, size_t n, struct fx_diag *
 	return 0;
 }
 
-int fx_staging_create(const char *dir, char **path_out)
+int fx_staging_create(const char *dir, const char *key, char **path_out)
 {
 	char *path;
 	int fd;
@@ -67,6 +82,9 @@ int fx_staging_create(const char *dir, char **path_out)
 		free(path);
 		return err;
 	}
+	/* Best effort: a cache filesystem without user xattrs loses the name. */
+	if (key)
+		fsetxattr(fd, FX_STAGING_XATTR, key, strlen(key), 0);
 	*path_out = path;
 	return fd;
 }

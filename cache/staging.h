@@ -24,10 +24,12 @@
 int fx_staging_init(const char *cache_dir, char *out, size_t n, struct fx_diag *d);
 
 /**
- * A new empty staging file in @dir. @path_out receives a malloc'd path the
- * caller owns. @return an O_RDWR fd or -errno.
+ * A new empty staging file in @dir for the object @key (NULL: none), which
+ * is recorded in the file's "user.rustfx.key" attribute so that data a
+ * killed daemon left can be traced to its file. @path_out receives a
+ * malloc'd path the caller owns. @return an O_RDWR fd or -errno.
  */
-int fx_staging_create(const char *dir, char **path_out);
+int fx_staging_create(const char *dir, const char *key, char **path_out);
 
 /**
  * Copy the first @size bytes of object @key into @fd (from offset 0).

@@ -1083,7 +1083,7 @@ static int fx_store_open_mode(const struct fx_store_opts *o, bool tool, struct f
 	if ((ret = fx_load(s)) < 0)
 		goto fail_io;
 	if (s->st.adopted || s->st.dropped)
-		fx_info("cache in %s repaired: %" PRIu64 " block files adopted, %" PRIu64
+		fx_warn("cache in %s repaired: %" PRIu64 " block files adopted, %" PRIu64
 			" stale entries or files removed",
 			s->dir, s->st.adopted, s->st.dropped);
 	fx_flush(s);

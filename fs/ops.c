@@ -395,7 +395,9 @@ static int fx_refresh(struct fx_fs *fs, struct fx_inode *in, unsigned how)
 	bool now = how & FX_REFRESH_NOW;
 	int ret;
 
-	if (in->ino == FX_ROOT_INO)
+	/* A removed inode (an open directory after rmdir) has no object left:
+	 * what it was is all there is to say. */
+	if (in->ino == FX_ROOT_INO || fx_itable_detached(fs->inodes, in))
 		return 0;
 	pthread_mutex_lock(&in->lock);
 	lazy = in->meta_lazy && (how & FX_REFRESH_META);
@@ -617,7 +619,7 @@ static int fx_stage(struct fx_fs *fs, struct fx_inode *in, bool load)
 {
 	char key[FX_KEY_BUF], *path = NULL;
 	uint64_t size;
-	bool remote;
+	bool remote, named;
 	int fd, ret;
 
 	pthread_mutex_lock(&in->lock);
@@ -629,13 +631,12 @@ static int fx_stage(struct fx_fs *fs, struct fx_inode *in, bool load)
 	remote = in->remote;
 	pthread_mutex_unlock(&in->lock);
 
-	fd = fx_staging_create(fs->staging_dir, &path);
+	named = fx_key(fs, in, key) == 0; /* not when unlinked meanwhile */
+	fd = fx_staging_create(fs->staging_dir, named ? key : NULL, &path);
 	if (fd < 0)
 		return fd;
 	if (load && remote && size > 0) {
-		ret = fx_key(fs, in, key);
-		if (ret == 0)
-			ret = fx_staging_fill(fs->backend, key, size, fd);
+		ret = named ? fx_staging_fill(fs->backend, key, size, fd) : -ENOENT;
 		if (ret < 0) {
 			fx_staging_drop(fd, path);
 			return ret;
@@ -1729,7 +1730,7 @@ static int do_symlink(struct fx_fs *fs, fuse_req_t req, const char *target, fuse
 		goto out;
 	/* The target is the object's body, as s3fs stores it, so either reads
 	 * the other's links. */
-	if ((fd = fx_staging_create(fs->staging_dir, &path)) < 0) {
+	if ((fd = fx_staging_create(fs->staging_dir, key, &path)) < 0) {
 		ret = fd;
 		goto out;
 	}
@@ -1970,6 +1971,9 @@ static void fx_op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name
 		if (ret < 0)
 			fx_handle_close(fs, in);
 	}
+	/* Before the reply: the creator's next listing must not be a cached
+	 * one from before the create (found by tests/model). */
+	fx_changed(fs);
 	if (ret == 0) {
 		fx_entry_of(fs, in, &e);
 		fx_file_reply_open(req, fs, in, fi, &e);
@@ -1979,7 +1983,6 @@ static void fx_op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name
 	fx_meta_clear(&meta);
 	fx_itable_put(fs->inodes, in);
 	fx_itable_put(fs->inodes, parent);
-	fx_changed(fs);
 }
 
 /* Read through the block cache. An object replaced in the bucket while
@@ -2071,6 +2074,13 @@ static void fx_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 		n = pwrite(in->stage_fd, buf, size, off);
 		if (n < 0) {
 			n = -errno;
+			if (fx_log_first_time("staging-write"))
+				fx_warn("a write to the staging file %s failed: %s; writes fail "
+					"until there is room in cache_dir (see cache_min_free)",
+					in->stage_path, fx_strerror((int)n));
+			else
+				fx_debug("a write to %s failed: %s", in->stage_path,
+					 fx_strerror((int)n));
 		} else {
 			if (off + n > in->st.st_size) {
 				in->st.st_size = off + n;

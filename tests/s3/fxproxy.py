@@ -30,6 +30,18 @@ A rule is comma-separated key=value ("\\," is a comma inside a value):
            after=BYTES     where those three cut the body; default half the
                            Content-Length, else half of the last piece. A
                            bodiless response is cut inside its header block.
+           shorten         a well-framed but short answer: the body ends at
+                           after= (default half) and Content-Length says so
+                           (a truncated XML listing; a ranged GET shorter
+                           than its Content-Range)
+           malform         the XML is broken: MALFORMED (an end tag nothing
+                           opened) is inserted at after= (default half the
+                           body), Content-Length counts it
+           length_delta=D  Content-Length says the true length + D (D < 0:
+                           the extra bytes follow the body), then hang up
+           These three read the whole body first (at most 64 MiB, chunks
+           undone) and send it with a Content-Length; a bodiless response
+           passes unchanged.
   The first selected rule with a fault injects it; latency and bandwidth of
   all selected rules apply too. E.g. --rule 'method=GET,every=5,action=status:503'
 
@@ -50,8 +62,11 @@ from http import HTTPStatus
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
-FAULTS = ("status", "reset_mid_body", "stall", "truncate")
-CUTS = FAULTS[1:]  # the faults that cut a forwarded response
+CUTS = ("reset_mid_body", "stall", "truncate")  # the faults that cut a forwarded response
+REWRITES = ("shorten", "malform", "length_delta")  # the faults that change a whole body
+FAULTS = ("status",) + CUTS + REWRITES
+MALFORMED = b"</fxproxy-malformed>"
+REWRITE_MAX = 64 << 20
 S3_CODES = {400: "InvalidRequest", 403: "AccessDenied", 404: "NoSuchKey", 409: "OperationAborted",
             412: "PreconditionFailed", 416: "InvalidRange", 429: "SlowDown", 500: "InternalError",
             501: "NotImplemented", 503: "SlowDown"}
@@ -59,7 +74,8 @@ MESSAGES = {"SlowDown": "Please reduce your request rate.",
             "InternalError": "We encountered an internal error. Please try again."}
 KEYS = {"method": str, "path": str, "query": str, "every": int, "first": int, "prob": float,
         "latency": float, "bandwidth": int, "status": int, "code": str, "retry_after": str,
-        "reset_mid_body": bool, "stall": float, "truncate": bool, "after": int}
+        "reset_mid_body": bool, "stall": float, "truncate": bool, "after": int,
+        "shorten": bool, "malform": bool, "length_delta": int}
 PIECE = 65536
 DROPPED = (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError)
 
@@ -150,6 +166,28 @@ async def body_pieces(reader, headers, until_close):
     elif until_close:
         while piece := await reader.read(PIECE):
             yield piece
+
+
+async def payload(reader, headers):
+    """The whole body with chunk framing undone (trailers dropped), at most REWRITE_MAX."""
+    out = bytearray()
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        while size := int((await reader.readuntil(b"\r\n")).split(b";")[0].strip(), 16):
+            if len(out) + size > REWRITE_MAX:
+                raise ValueError("body too big to rewrite")
+            out += (await reader.readexactly(size + 2))[:-2]
+        while await reader.readuntil(b"\r\n") != b"\r\n":
+            pass
+    elif "content-length" in headers:
+        if int(headers["content-length"]) > REWRITE_MAX:
+            raise ValueError("body too big to rewrite")
+        out += await reader.readexactly(int(headers["content-length"]))
+    else:
+        while piece := await reader.read(PIECE):
+            if len(out) + len(piece) > REWRITE_MAX:
+                raise ValueError("body too big to rewrite")
+            out += piece
+    return bytes(out)
 
 
 async def fixed(reader, left):
@@ -328,6 +366,8 @@ class Conn:
             if "close" in rh.get("connection", "").lower() or version == "HTTP/1.0" or self.status == 101 \
                     or (total is None and not chunked):
                 self.closing = True
+            if plan.fault in REWRITES and not no_body:
+                return await self.rewrite(plan, rraw, rh, ur)
             sink, prev = Sink(self, plan), rraw
             sink.start(len(rraw), total)
             if not no_body:
@@ -345,6 +385,28 @@ class Conn:
             if not pump.done():  # the upstream answered without reading the whole body
                 pump.cancel()
                 self.closing = True
+
+    async def rewrite(self, plan, rraw, rh, ur):
+        """The shorten, malform and length_delta faults of one forwarded response."""
+        kind, spec = plan.fault, plan.rule.spec
+        body = await payload(ur, rh)
+        at = max(0, min(spec.get("after", len(body) // 2), len(body)))
+        if kind == "shorten":
+            body = body[:at]
+        elif kind == "malform":
+            body = body[:at] + MALFORMED + body[at:]
+        length = max(0, len(body) + spec.get("length_delta", 0))
+        if kind == "length_delta":
+            self.closing = True  # the framing is wrong: nothing more can follow on it
+        drop = ("content-length", "transfer-encoding", "connection")
+        lines = [line for line in rraw.decode("latin-1").split("\r\n")
+                 if line and line.partition(":")[0].strip().lower() not in drop]
+        lines.append(f"Content-Length: {length}")
+        if self.closing:
+            lines.append("Connection: close")
+        self.proxy.stats["faults"][kind] += 1
+        self.note = kind
+        await Sink(self, plan).write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body, True)
 
     async def pump(self, hdrs, uw):
         try:

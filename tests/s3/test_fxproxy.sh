@@ -57,12 +57,16 @@ wait_line() {
 cat >"$TMP/upstream.py" <<'EOF'
 # GET /obj: 1 MiB of fixed bytes with Content-Length; GET /chunked: the same,
 # chunked; GET /echo-headers: the request headers as received; PUT: the
-# sha256 of the body (Content-Length or chunked); HEAD /obj; any other GET:
-# a short body naming the path.
+# sha256 of the body (Content-Length or chunked); HEAD /obj; GET /xml: a
+# small S3-like listing, chunked as radosgw sends them; any other GET: a
+# short body naming the path.
 import hashlib, os, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 OBJ = bytes((i * 131 + (i >> 12)) & 255 for i in range(1 << 20))
+XML = (b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>b</Name>'
+       + b"".join(b"<Contents><Key>dir/file-%04d</Key><Size>%d</Size></Contents>" % (i, i)
+                  for i in range(40)) + b"<IsTruncated>false</IsTruncated></ListBucketResult>")
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -92,6 +96,12 @@ class Handler(BaseHTTPRequestHandler):
                 piece = OBJ[i:i + 10000]
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             self.wfile.write(b"0\r\n\r\n")
+        elif self.path == "/xml":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(XML), XML))
         elif self.path == "/echo-headers":
             self.reply("".join(f"{k}: {v}\n" for k, v in self.headers.items()).encode())
         else:
@@ -302,6 +312,50 @@ got=$("${C[@]}" -o /dev/null -w '%{http_code} ' -X PUT -H 'Expect:' --data-binar
 	--next -sS --max-time 20 -o /dev/null -w '%{http_code}' "$P/after")
 eq "PUT 4 gets 503 and the connection goes on to the next request" "503 200" "$got"
 eq "... on one connection" 1 "$(stat_of connections)"
+
+# ------------------------------------------------------ rewritten bodies
+
+xml_ok() { python3 -c 'import sys, xml.etree.ElementTree as ET; ET.parse(sys.argv[1])' "$1" 2>/dev/null; }
+"${C[@]}" -o "$TMP/xml.direct" "$UP/xml"
+"${C[@]}" -o "$TMP/xml.proxy" "$P/xml"
+eq "GET /xml (chunked) through the proxy is byte-identical" "$(sha <"$TMP/xml.direct")" "$(sha <"$TMP/xml.proxy")"
+eq "... and well-formed XML" 0 "$(xml_ok "$TMP/xml.proxy"; echo $?)"
+
+rules '["method=GET,path=^/obj$,action=shorten"]' >/dev/null
+"${C[@]}" -D "$TMP/short.h" -o "$TMP/short.out" "$P/obj" 2>"$TMP/short.err"
+eq "shorten: curl sees a complete answer (exit 0)" 0 "$?"
+eq "shorten: half the body arrived" 524288 "$(stat -c %s "$TMP/short.out" 2>&1)"
+has "shorten: Content-Length says so" "$(cat "$TMP/short.h")" '^Content-Length: 524288'
+eq "shorten: what arrived is the start of the body" 0 "$(cmp -s -n 524288 "$TMP/short.out" "$TMP/obj.direct"; echo $?)"
+rules '["method=GET,path=^/xml$,shorten,after=100"]' >/dev/null
+"${C[@]}" -D "$TMP/short.h" -o "$TMP/short.out" "$P/xml" 2>/dev/null
+eq "shorten,after=100 of a chunked listing: exit 0, 100 bytes" "0 100" "$? $(stat -c %s "$TMP/short.out" 2>&1)"
+has "... sent with a Content-Length, not chunked" "$(cat "$TMP/short.h")" '^Content-Length: 100'
+eq "... the XML is truncated (does not parse)" 1 "$(xml_ok "$TMP/short.out"; echo $?)"
+
+rules '["method=GET,path=^/xml$,action=malform"]' >/dev/null
+"${C[@]}" -o "$TMP/mal.out" "$P/xml" 2>/dev/null
+eq "malform: curl exit 0" 0 "$?"
+eq "malform: the body grew by the marker" $(($(stat -c %s "$TMP/xml.direct") + 20)) "$(stat -c %s "$TMP/mal.out" 2>&1)"
+has "malform: the marker is in the middle" "$(cat "$TMP/mal.out")" '.{100}</fxproxy-malformed>.{100}'
+eq "malform: the XML does not parse" 1 "$(xml_ok "$TMP/mal.out"; echo $?)"
+eq "malform: without the marker it is the true body" "$(sha <"$TMP/xml.direct")" \
+	"$(sed 's:</fxproxy-malformed>::' "$TMP/mal.out" | sha)"
+
+eq "stats count the shorten and malform faults" "2 1" "$(stat_of 'faults["shorten"], faults["malform"]' | tr -d '(),')"
+"${C[@]}" -X DELETE "$CTL/stats" >/dev/null
+rules '["method=GET,path=^/obj$,length_delta=-1000"]' >/dev/null
+"${C[@]}" -D "$TMP/ld.h" -o "$TMP/ld.out" "$P/obj" --next -sS --max-time 20 -o /dev/null "$P/after" 2>"$TMP/ld.err"
+has "length_delta=-1000: Content-Length is 1000 short" "$(cat "$TMP/ld.h")" '^Content-Length: 1047576'
+eq "length_delta=-1000: curl takes that many bytes" 1047576 "$(stat -c %s "$TMP/ld.out" 2>&1)"
+has "length_delta: the proxy says Connection: close" "$(cat "$TMP/ld.h")" '^Connection: close'
+eq "length_delta: the next request needs a new connection" 2 "$(stat_of connections)"
+rules '["method=GET,path=^/obj$,length_delta=1000"]' >/dev/null
+"${C[@]}" -o "$TMP/ld.out" "$P/obj" 2>/dev/null
+eq "length_delta=+1000: curl exits 18 after the whole body" "18 1048576" "$? $(stat -c %s "$TMP/ld.out" 2>&1)"
+eq "stats count the length_delta faults" 2 "$(stat_of 'faults["length_delta"]')"
+rules '["method=HEAD,path=^/obj$,action=shorten"]' >/dev/null
+has "a bodiless answer passes a rewrite fault unchanged" "$("${C[@]}" -I "$P/obj" 2>&1)" '^Content-Length: 1048576'
 
 # ---------------------------------------------------------------- stats
 
