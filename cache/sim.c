@@ -375,7 +375,7 @@ static struct fx_sim_block *fx_run_alloc(struct fx_run *run)
 		return NULL;
 	run->chunks[run->nchunks++] = chunk;
 	for (unsigned i = 1; i < FX_SIM_CHUNK; i++) {
-		chunk[i].cb.hnext = &run->free_blocks->cb;
+		chunk[i].cb.hnext = run->free_blocks ? &run->free_blocks->cb : NULL;
 		run->free_blocks = &chunk[i];
 	}
 	return &chunk[0];

@@ -945,7 +945,8 @@ static int fx_load(struct fx_store *s)
 			all[nall++] = e;
 		}
 	}
-	qsort(all, nall, sizeof(*all), fx_entry_cmp_atime);
+	if (nall) /* qsort(NULL, 0) is undefined */
+		qsort(all, nall, sizeof(*all), fx_entry_cmp_atime);
 	for (size_t i = 0; i < nall; i++) {
 		e = all[i];
 		if (!e->cb.queue) {
@@ -1560,7 +1561,7 @@ int fx_store_attrs_put(struct fx_store *s, const struct fx_store_attrs *recs, si
 	if ((rc = fx_index_txn(s, 0, &txn)) < 0)
 		return rc;
 	for (size_t i = 0; i < n && !rc; i++) {
-		size_t len;
+		size_t len = 0;
 		char *val = recs[i].key[0] ? fx_attrs_encode(&recs[i], &len) : NULL;
 		MDB_val k = fx_attrs_key(recs[i].key), v = { len, val };
 

@@ -875,6 +875,13 @@ static int fx_rustfx_next(struct fx_trace_reader *r, struct fx_trace_req *out)
 			for (int i = type == FX_TRACE_REC_READ ? 0 : 2; i < 3; i++)
 				if ((ret = fx_get_uv(r, rec, &v[i])) < 0)
 					return ret;
+			/* What a reader gives never wraps (csv and lirs say so too). */
+			if (v[0] + v[1] < v[0])
+				return fx_bad(r, (int64_t)rec, NULL,
+					      "read of %" PRIu64 " bytes at %" PRIu64 " ends past 2^64",
+					      v[1], v[0]);
+			if (dt > UINT64_MAX - r->info.start_us - r->clock_us)
+				return fx_bad(r, (int64_t)rec, NULL, "time past 2^64 microseconds");
 			r->clock_us += dt;
 			*out = (struct fx_trace_req){
 			    .time_us = r->info.start_us + r->clock_us,
@@ -924,7 +931,8 @@ static int fx_lirs_next(struct fx_trace_reader *r, struct fx_trace_req *out)
 		fx_trim(&p, &n);
 		if (n == 1 && *p == '*')
 			continue;
-		if (!fx_num(p, n, 10, &block) || block > UINT64_MAX / FX_TRACE_LIRS_BLOCK)
+		/* >=: the last block would end at 2^64, wrapping off + len */
+		if (!fx_num(p, n, 10, &block) || block >= UINT64_MAX / FX_TRACE_LIRS_BLOCK)
 			return fx_bad(r, -1, "each line of a lirs trace is one block number",
 				      "not a block number: '%.40s'", r->line);
 		*out = (struct fx_trace_req){.obj = 1,

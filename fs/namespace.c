@@ -82,7 +82,8 @@ int fx_ns_parse_mtime(const char *text, int64_t *out_ns)
 	char *end;
 	long long sec;
 	int64_t ns = 0, scale = 100000000;
-	bool negative = text[0] == '-'; /* "-0.5" has a zero, unsigned integer part */
+	/* "-0.5" has a zero, unsigned integer part; strtoll skips leading blanks */
+	bool negative = text[strspn(text, " \t\n\v\f\r")] == '-';
 
 	errno = 0;
 	sec = strtoll(text, &end, 10);

@@ -408,14 +408,14 @@ static int fx_refresh(struct fx_fs *fs, struct fx_inode *in, unsigned how)
 	if ((ret = fx_key(fs, in, key)) < 0)
 		return ret;
 	ret = fx_probe(fs, key, &st, &meta, etag);
+	pthread_mutex_lock(&in->lock);
 	if (ret == 0 && (st.st_mode & S_IFMT) != (in->st.st_mode & S_IFMT)) {
 		/* Replaced by another type, or listed as a file while it is a
 		 * symlink: the kernel must look it up again. */
-		pthread_mutex_lock(&in->lock);
 		ret = in->meta_lazy ? -ESTALE : -ENOENT;
 		in->attr_expiry = 0;
-		pthread_mutex_unlock(&in->lock);
 	}
+	pthread_mutex_unlock(&in->lock);
 	if (ret == 0) {
 		pthread_mutex_lock(&in->lock);
 		changed = in->etag[0] && strcmp(in->etag, etag);
@@ -1196,7 +1196,8 @@ static int do_opendir(struct fx_fs *fs, fuse_ino_t ino, struct fx_dir **out)
 	fx_dir_fetch_meta(fs, d, prefix);
 	fx_dir_remember_attrs(fs, d, prefix);
 	/* A key that is both an object and a prefix shows as the directory. */
-	qsort(d->e, d->n, sizeof(*d->e), fx_dirent_cmp);
+	if (d->n) /* qsort(NULL, 0) is undefined */
+		qsort(d->e, d->n, sizeof(*d->e), fx_dirent_cmp);
 	for (size_t r = 0; r < d->n; r++) {
 		if (w > 0 && strcmp(d->e[w - 1].name, d->e[r].name) == 0) {
 			if (fx_log_first_time(d->e[r].name))
