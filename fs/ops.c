@@ -1806,6 +1806,16 @@ static void fx_op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* Count a handle on @in before staging, so a concurrent release of another
  * handle cannot unstage under it. */
+static bool fx_staged_locked(struct fx_inode *in)
+{
+	bool staged;
+
+	pthread_mutex_lock(&in->lock);
+	staged = fx_staged(in);
+	pthread_mutex_unlock(&in->lock);
+	return staged;
+}
+
 static void fx_pin(struct fx_inode *in)
 {
 	pthread_mutex_lock(&in->lock);
@@ -1897,6 +1907,13 @@ static int do_open(struct fx_fs *fs, struct fx_inode *in, int flags, bool *keep_
 	in->page_version = version;
 	pthread_mutex_unlock(&in->lock);
 	fx_pin(in);
+	/* Replaced or removed since the kernel looked it up, before the pin
+	 * could keep its bytes (fx_keep_open): the name means another file
+	 * now, which the kernel looks up again on ESTALE. */
+	if (fx_itable_detached(fs->inodes, in) && !fx_staged_locked(in)) {
+		fx_handle_close(fs, in);
+		return -ESTALE;
+	}
 	if (writing || (flags & O_TRUNC))
 		ret = fx_stage(fs, in, !(flags & O_TRUNC));
 	if (ret == 0 && (flags & O_TRUNC)) {
