@@ -612,6 +612,26 @@ static int fx_file_emit(struct fx_file_walk *w, const char *key, bool is_prefix,
 		fd = fx_file_open_at(w->f, dirfd, name, key);
 		if (fd == -ENOENT)
 			return 0; /* gone since the directory was read */
+		if (fd == -EACCES || fd == -EPERM) {
+			/* One file the daemon may not read must not fail the
+			 * whole listing: listed by its stat, without metadata
+			 * (a read of it then fails with EACCES). */
+			struct stat st;
+
+			if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW))
+				return errno == ENOENT ? 0 : -errno;
+			if (fx_log_first_time("file-unreadable"))
+				fx_warn("file: %s/%s is not readable by rustfx: listed without its "
+					"metadata, reads of it fail (%s)", w->f->root, key,
+					fx_strerror(fd));
+			info.size = S_ISDIR(st.st_mode) ? 0 : (uint64_t)st.st_size;
+			info.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+			fx_file_etag(&st, info.size, info.etag);
+			e.size = info.size;
+			e.mtime_ns = info.mtime_ns;
+			e.etag = info.etag;
+			goto emit;
+		}
 		if (fd < 0)
 			return fd;
 		err = fx_file_info(fd, &info);
@@ -623,6 +643,7 @@ static int fx_file_emit(struct fx_file_walk *w, const char *key, bool is_prefix,
 		e.etag = info.etag;
 		e.meta = &info.meta;
 	}
+emit:
 	w->stop = w->fn(w->arg, &e);
 	fx_object_info_clear(&info);
 	w->n++;

@@ -233,6 +233,15 @@ else
 	fx_match "it says it deletes nothing" "$FX_ERR" 'not deleting anything'
 	fx_ok "nothing was deleted" test -f "$U/dst/extra" -a -f "$U/dst/sub/in"
 	chmod 755 "$U/src/sub"
+	# The same tree as a file:// bucket: one unreadable file is listed (by
+	# its stat) and fails alone, instead of failing the whole listing.
+	mkdir -p "$U/dst2"
+	chown 65534 "$U/dst2"
+	fx_status "sync from file:// with an unreadable file exits 1" 1 \
+		timeout 60 "${AS[@]}" sync "file://$U/src" "$U/dst2"
+	fx_eq "file://: the summary counts one failure" "copied 5, skipped 0, deleted 0, failed 1" \
+		"$(summary)"
+	fx_ok "file://: the other files are copied" test -f "$U/dst2/f1" -a -f "$U/dst2/sub/in"
 fi
 chmod 644 "$U/src/f2"
 
