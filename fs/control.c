@@ -189,11 +189,20 @@ void fx_ctl_open(const struct fx_ctl *c, fuse_req_t req, fuse_ino_t ino, struct 
 void fx_ctl_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fx_ctl_file *f = (struct fx_ctl_file *)(uintptr_t)fi->fh;
+	size_t n = (size_t)off >= f->len ? 0 : f->len - (size_t)off < size ? f->len - (size_t)off : size;
+	/* The reply goes from a copy: once the reader has its bytes it may
+	 * close the file, and the release (another thread) frees f->text
+	 * while writev is still returning (a ThreadSanitizer report). */
+	char *copy = n ? malloc(n) : NULL;
 
-	if ((size_t)off >= f->len)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, f->text + off, f->len - (size_t)off < size ? f->len - (size_t)off : size);
+	if (n && !copy) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (n)
+		memcpy(copy, f->text + off, n);
+	fuse_reply_buf(req, copy, n);
+	free(copy);
 }
 
 void fx_ctl_release(fuse_req_t req, struct fuse_file_info *fi)
