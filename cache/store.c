@@ -42,6 +42,7 @@
 
 #define FX_INDEX_MAGIC "RUSTFXIX"
 #define FX_INDEX_VERSION 1
+#define FX_INDEX_DBS 5 /* named tables of the index */
 #define FX_BLOCK_MAGIC "RFXB"
 #define FX_BLOCK_VERSION 1
 #define FX_BLOCK_SEALED 0x1u
@@ -677,7 +678,7 @@ static int fx_env_open(struct fx_store *s)
 	snprintf(path, sizeof(path), "%s/index.mdb", s->dir);
 	if ((rc = mdb_env_create(&s->env)))
 		return fx_mdb_errno(rc);
-	mdb_env_set_maxdbs(s->env, 5);
+	mdb_env_set_maxdbs(s->env, FX_INDEX_DBS);
 	mdb_env_set_mapsize(s->env, FX_MAP_SIZE);
 	/* NOSYNC: the index is rebuilt from the block files after a machine
 	 * crash, so durability is not worth an fsync per commit. */
@@ -1660,6 +1661,87 @@ void fx_store_stats(struct fx_store *s, struct fx_store_stats *out)
 }
 
 /* -------------------------------------------------------------- tools */
+
+/* Open the index at @path read-only for fx_store_inspect(): a store whose
+ * lock file we may not write is read without LMDB's reader table (a
+ * daemon's writes may then be seen half-done: reported, not repaired). */
+static int fx_index_open_ro(const char *path, MDB_env **env)
+{
+	int rc;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if ((rc = mdb_env_create(env)))
+			return rc;
+		mdb_env_set_maxdbs(*env, FX_INDEX_DBS);
+		rc = mdb_env_open(*env, path,
+				  MDB_NOSUBDIR | MDB_RDONLY | (attempt ? MDB_NOLOCK : 0u), 0600);
+		if (!rc)
+			return 0;
+		mdb_env_close(*env);
+		*env = NULL;
+		if (rc != EACCES && rc != EROFS)
+			break;
+	}
+	return rc;
+}
+
+int fx_store_inspect(const char *dir, struct fx_store_census *out, struct fx_diag *d)
+{
+	char path[PATH_MAX];
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_dbi meta, blocks, objects;
+	MDB_val k = { 6, "format" }, v;
+	MDB_stat st;
+	const char *what = "open";
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(path, sizeof(path), "%s/index.mdb", dir);
+	if ((rc = fx_index_open_ro(path, &env)))
+		goto out;
+	what = "read";
+	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)))
+		goto out_env;
+	what = "find its tables in";
+	if ((rc = mdb_dbi_open(txn, "meta", 0, &meta)) ||
+	    (rc = mdb_dbi_open(txn, "blocks", 0, &blocks)) ||
+	    (rc = mdb_dbi_open(txn, "objects", 0, &objects)))
+		goto out_txn;
+	what = "find the format record in";
+	if ((rc = mdb_get(txn, meta, &k, &v)))
+		goto out_txn;
+	if (v.mv_size < 8 || memcmp(v.mv_data, FX_INDEX_MAGIC, 8)) {
+		rc = MDB_INVALID;
+		goto out_txn;
+	}
+	what = "walk the block records of";
+	if ((rc = mdb_cursor_open(txn, blocks, &cur)))
+		goto out_txn;
+	for (MDB_cursor_op op = MDB_FIRST; !(rc = mdb_cursor_get(cur, &k, &v, op)); op = MDB_NEXT) {
+		if (k.mv_size != FX_BLOCK_ID_LEN) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		out->blocks++;
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (!rc && !(rc = mdb_stat(txn, objects, &st)))
+		out->objects = st.ms_entries;
+out_txn:
+	mdb_txn_abort(txn);
+out_env:
+	mdb_env_close(env);
+out:
+	if (!rc)
+		return 0;
+	fx_diag_set(d, fx_mdb_errno(rc), NULL, "cannot %s the index %s (%s)", what,
+		    path, mdb_strerror(rc));
+	return d->err;
+}
 
 int fx_store_verify(const char *dir, struct fx_store_report *r, struct fx_diag *d)
 {

@@ -202,6 +202,22 @@ struct fx_store_report {
  */
 int fx_store_verify(const char *dir, struct fx_store_report *r, struct fx_diag *d);
 
+/** What fx_store_inspect() counted. */
+struct fx_store_census {
+	uint64_t blocks;  /* block records in the index */
+	uint64_t objects; /* object version records */
+};
+
+/**
+ * Look at the index of the store in @dir read-only, without opening the
+ * store, so also while a mount holds it (rustfx health): LMDB opens it, its
+ * tables and format record are there, and every block record is walked
+ * (damaged pages fail the walk). An index whose lock file may not be
+ * written is read without LMDB's reader table.
+ * @return 0 with @out, or -FX_ECORRUPT / -errno with @d saying what failed.
+ */
+int fx_store_inspect(const char *dir, struct fx_store_census *out, struct fx_diag *d);
+
 /**
  * Take the lock of the store in @dir (<dir>/lock, flock'd exclusively) the
  * way a mount and `rustfx cache` do, without opening the store: for tools

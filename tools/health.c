@@ -25,7 +25,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
-#include <lmdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <sodium.h>
@@ -41,6 +40,7 @@
 
 #include "backends/client.h"
 #include "cache/policy.h"
+#include "cache/store.h"
 #include "core/log.h"
 #include "neural/model.h"
 #include "neural/predict.h"
@@ -252,94 +252,11 @@ static uint64_t fx_block_files(const char *store)
 	return n;
 }
 
-/* Open the LMDB index read-only; a store whose lock file we may not write
- * is read without LMDB's reader table (a daemon's writes may then be seen
- * half-done, which is reported, not repaired). */
-static int fx_index_open(const char *path, MDB_env **env)
-{
-	int rc;
-
-	for (int attempt = 0; attempt < 2; attempt++) {
-		if ((rc = mdb_env_create(env)))
-			return rc;
-		mdb_env_set_maxdbs(*env, 8);
-		rc = mdb_env_open(*env, path,
-				  MDB_NOSUBDIR | MDB_RDONLY | (attempt ? MDB_NOLOCK : 0u), 0600);
-		if (!rc)
-			return 0;
-		mdb_env_close(*env);
-		*env = NULL;
-		if (rc != EACCES && rc != EROFS)
-			break;
-	}
-	return rc;
-}
-
-/*
- * A read-only look at the store's index: LMDB opens it (checking its meta
- * pages), the "meta", "blocks" and "objects" tables are there, the format
- * record carries the index magic ("RUSTFXIX", cache/store.c), and every
- * page of "blocks" is walked (damaged pages fail the walk) with every key a
- * block id. @return 0 with the counts, or an MDB_* / errno code with @what.
- */
-static int fx_index_walk(const char *store, uint64_t *blocks, uint64_t *objects,
-			 const char **what)
-{
-	char path[PATH_MAX + 16];
-	MDB_env *env = NULL;
-	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
-	MDB_dbi meta, dbi_blocks, dbi_objects;
-	MDB_val k = { 6, "format" }, v;
-	MDB_stat st;
-	int rc;
-
-	snprintf(path, sizeof(path), "%s/index.mdb", store);
-	*what = "open";
-	if ((rc = fx_index_open(path, &env)))
-		return rc;
-	*what = "read";
-	if ((rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)))
-		goto out_env;
-	*what = "find its tables in";
-	if ((rc = mdb_dbi_open(txn, "meta", 0, &meta)) ||
-	    (rc = mdb_dbi_open(txn, "blocks", 0, &dbi_blocks)) ||
-	    (rc = mdb_dbi_open(txn, "objects", 0, &dbi_objects)))
-		goto out_txn;
-	*what = "find the format record in";
-	if ((rc = mdb_get(txn, meta, &k, &v)))
-		goto out_txn;
-	if (v.mv_size < 8 || memcmp(v.mv_data, "RUSTFXIX", 8)) {
-		rc = MDB_INVALID;
-		goto out_txn;
-	}
-	*what = "walk the block records of";
-	*blocks = 0;
-	if ((rc = mdb_cursor_open(txn, dbi_blocks, &cur)))
-		goto out_txn;
-	for (MDB_cursor_op op = MDB_FIRST; !(rc = mdb_cursor_get(cur, &k, &v, op)); op = MDB_NEXT) {
-		if (k.mv_size != FX_BLOCK_ID_LEN) {
-			rc = MDB_CORRUPTED;
-			break;
-		}
-		++*blocks;
-	}
-	mdb_cursor_close(cur);
-	if (rc == MDB_NOTFOUND)
-		rc = 0;
-	if (!rc && !(rc = mdb_stat(txn, dbi_objects, &st)))
-		*objects = st.ms_entries;
-out_txn:
-	mdb_txn_abort(txn);
-out_env:
-	mdb_env_close(env);
-	return rc;
-}
-
 static void fx_check_index(struct fx_report *r, const char *store, bool have_store)
 {
-	uint64_t blocks = 0, objects = 0, files;
-	const char *what = "";
+	struct fx_store_census cs = { 0 };
+	struct fx_diag d = { 0 };
+	uint64_t files;
 	char hint[2 * PATH_MAX + 160];
 	int rc;
 
@@ -350,7 +267,7 @@ static void fx_check_index(struct fx_report *r, const char *store, bool have_sto
 		       store);
 		return;
 	}
-	rc = fx_index_walk(store, &blocks, &objects, &what);
+	rc = fx_store_inspect(store, &cs, &d);
 	files = fx_block_files(store);
 	fx_figure(r, "cache", "block_files", json_integer((json_int_t)files));
 	if (rc) {
@@ -358,17 +275,17 @@ static void fx_check_index(struct fx_report *r, const char *store, bool have_sto
 			 "unmount, then 'rustfx cache verify %s' (rebuilds a broken index from the "
 			 "block files) or 'rustfx cache clear %s'",
 			 store, store);
-		fx_add(r, "cache_index", FX_HEALTH_FAIL, -EIO, hint, "cannot %s the index %s/index.mdb (%s)",
-		       what, store, mdb_strerror(rc));
+		fx_add(r, "cache_index", FX_HEALTH_FAIL, -EIO, hint, "%s", d.msg);
 		return;
 	}
-	fx_figure(r, "cache", "blocks_indexed", json_integer((json_int_t)blocks));
-	fx_figure(r, "cache", "objects", json_integer((json_int_t)objects));
+	fx_figure(r, "cache", "blocks_indexed", json_integer((json_int_t)cs.blocks));
+	fx_figure(r, "cache", "objects", json_integer((json_int_t)cs.objects));
 	/* A mount commits the index about once a second and a store reconciles
 	 * files and index at open, so a difference is not damage. */
 	fx_add(r, "cache_index", FX_HEALTH_OK, 0, NULL,
 	       "readable: %llu blocks indexed (%llu block files), %llu object versions",
-	       (unsigned long long)blocks, (unsigned long long)files, (unsigned long long)objects);
+	       (unsigned long long)cs.blocks, (unsigned long long)files,
+	       (unsigned long long)cs.objects);
 }
 
 static void fx_check_model(struct fx_report *r, const char *store, bool have_store)
