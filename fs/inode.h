@@ -37,7 +37,7 @@ struct fx_inode {
 
 	/* inode->lock. */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;     /* signalled when a publish ends */
+	pthread_cond_t cond;     /* signalled when a publish or a replace ends */
 	struct stat st;          /* what getattr answers */
 	struct fx_meta meta;     /* object metadata as stored (mode, uid, xattr, ...) */
 	char etag[FX_ETAG_MAX];  /* of the stored object; "" when unknown (refresh first) */
@@ -52,6 +52,9 @@ struct fx_inode {
 	                          * file freed while dirty is kept on disk */
 	bool publishing;         /* a publish is in flight; others wait on cond */
 	unsigned open_count;     /* open file handles */
+	bool replacing;          /* its object is being removed or renamed over: opens
+	                          * wait on cond, staging stays (fx_keep_open) */
+	uint64_t successor;      /* the file renamed over this one, for opens that waited */
 };
 
 struct fx_itable;

@@ -546,7 +546,7 @@ static void fx_unstage_if_idle(struct fx_fs *fs, struct fx_inode *in)
 	int fd = -1;
 
 	pthread_mutex_lock(&in->lock);
-	if (fx_staged(in) && in->open_count == 0 && !in->publishing &&
+	if (fx_staged(in) && in->open_count == 0 && !in->publishing && !in->replacing &&
 	    (in->dirty_seq == in->clean_seq || detached)) {
 		fd = in->stage_fd;
 		path = in->stage_path;
@@ -656,16 +656,41 @@ static int fx_stage(struct fx_fs *fs, struct fx_inode *in, bool load)
 	return 0;
 }
 
-/* An open file whose object is about to go (unlink, rename over it) keeps
- * its bytes for its readers: copy them to staging first, as POSIX wants. */
+/*
+ * Before @in's object goes (unlink, rename over it): open handles keep its
+ * bytes, copied to staging first as POSIX wants. Until fx_replaced(), opens
+ * wait and the copy stays: a handle opened meanwhile without it would read
+ * the object that replaces it, with the kernel holding the old one's size.
+ */
 static int fx_keep_open(struct fx_fs *fs, struct fx_inode *in)
 {
 	bool needed;
 
 	pthread_mutex_lock(&in->lock);
 	needed = in->open_count > 0 && !fx_staged(in) && S_ISREG(in->st.st_mode);
+	in->replacing = true;
 	pthread_mutex_unlock(&in->lock);
 	return needed ? fx_stage(fs, in, true) : 0;
+}
+
+/* The change fx_keep_open() prepared for is done (or failed): let opens go,
+ * and drop the copy if its handles closed meanwhile. */
+static void fx_replaced(struct fx_fs *fs, struct fx_inode *in)
+{
+	pthread_mutex_lock(&in->lock);
+	if (in->replacing) {
+		in->replacing = false;
+		pthread_cond_broadcast(&in->cond);
+	}
+	pthread_mutex_unlock(&in->lock);
+	fx_unstage_if_idle(fs, in);
+}
+
+/* Wait while @in's object is being replaced (inode lock held). */
+static void fx_wait_replace(struct fx_inode *in)
+{
+	while (in->replacing)
+		pthread_cond_wait(&in->cond, &in->lock);
 }
 
 /* ------------------------------------------------------------ lookup */
@@ -1484,6 +1509,7 @@ static int do_remove(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name, 
 	if (in) {
 		if (ret == 0)
 			fx_itable_detach(fs->inodes, in);
+		fx_replaced(fs, in);
 		fx_itable_put(fs->inodes, in);
 	}
 out:
@@ -1588,7 +1614,7 @@ static int do_rename(struct fx_fs *fs, fuse_ino_t oldp, const char *oldname, fus
 		     const char *newname, unsigned flags)
 {
 	struct fx_inode *op = fx_itable_get(fs->inodes, oldp), *np = fx_itable_get(fs->inodes, newp);
-	struct fx_inode *in = NULL;
+	struct fx_inode *in = NULL, *victim = NULL;
 	char src[FX_KEY_BUF], dst[FX_KEY_BUF], sm[FX_KEY_BUF], dm[FX_KEY_BUF];
 	struct fx_meta meta = { 0 };
 	struct stat sst, dst_st;
@@ -1653,12 +1679,8 @@ static int do_rename(struct fx_fs *fs, fuse_ino_t oldp, const char *oldname, fus
 	} else if (dret == 0) {
 		/* Over an existing file: atomically, so the target never vanishes
 		 * (the "write a temporary, rename it over" way editors save). */
-		struct fx_inode *victim = fx_itable_child(fs->inodes, np, newname);
-
-		if (victim) {
+		if ((victim = fx_itable_child(fs->inodes, np, newname)))
 			ret = fx_keep_open(fs, victim);
-			fx_itable_put(fs->inodes, victim);
-		}
 		if (ret == 0 && remote) {
 			fx_store_attrs_forget(fs->cache->store, dst);
 			ret = fx_backend_replace(fs->backend, src, dst);
@@ -1668,18 +1690,27 @@ static int do_rename(struct fx_fs *fs, fuse_ino_t oldp, const char *oldname, fus
 		ret = fx_backend_rename(fs->backend, src, dst);
 	}
 	if (ret == 0 && in) {
-		ret = fx_itable_move(fs->inodes, in, np, newname);
+		ret = fx_itable_move(fs->inodes, in, np, newname); /* detaches the victim */
 		/* A server-side copy may carry another ETag: learn it before reading. */
 		pthread_mutex_lock(&in->lock);
 		in->etag[0] = '\0';
 		pthread_mutex_unlock(&in->lock);
-	} else if (ret == 0) {
-		struct fx_inode *victim = fx_itable_child(fs->inodes, np, newname);
-
-		if (victim) {
-			fx_itable_detach(fs->inodes, victim);
-			fx_itable_put(fs->inodes, victim);
+		if (ret == 0 && victim) {
+			pthread_mutex_lock(&victim->lock);
+			victim->successor = in->ino;
+			pthread_mutex_unlock(&victim->lock);
 		}
+	} else if (ret == 0) {
+		struct fx_inode *gone = fx_itable_child(fs->inodes, np, newname);
+
+		if (gone) {
+			fx_itable_detach(fs->inodes, gone);
+			fx_itable_put(fs->inodes, gone);
+		}
+	}
+	if (victim) {
+		fx_replaced(fs, victim);
+		fx_itable_put(fs->inodes, victim);
 	}
 out:
 	fx_meta_clear(&meta);
@@ -1819,6 +1850,7 @@ static bool fx_staged_locked(struct fx_inode *in)
 static void fx_pin(struct fx_inode *in)
 {
 	pthread_mutex_lock(&in->lock);
+	fx_wait_replace(in);
 	in->open_count++;
 	pthread_mutex_unlock(&in->lock);
 }
@@ -1869,13 +1901,25 @@ static void fx_file_reply_open(fuse_req_t req, struct fx_fs *fs, struct fx_inode
 	}
 }
 
-static int do_open(struct fx_fs *fs, struct fx_inode *in, int flags, bool *keep_cache)
+/*
+ * Open *@inp. A read-only open that waited while a rename replaced the file
+ * opens the file that replaced it instead (*@inp is swapped, *@direct set):
+ * the open and the rename overlapped, so either version is right, but the
+ * old one's bytes are gone. The handle bypasses the page cache, since the
+ * kernel holds the old file's size for that inode.
+ */
+static int do_open(struct fx_fs *fs, struct fx_inode **inp, int flags, bool *keep_cache,
+		   bool *direct)
 {
+	struct fx_inode *in = *inp;
 	bool writing = (flags & O_ACCMODE) != O_RDONLY;
 	int ret;
 
 	if (writing && fs->opt.ro)
 		return -EROFS;
+	pthread_mutex_lock(&in->lock);
+	fx_wait_replace(in); /* then the detached check below tells */
+	pthread_mutex_unlock(&in->lock);
 	if ((ret = fx_refresh(fs, in, FX_REFRESH_META)) < 0)
 		return ret;
 	pthread_mutex_lock(&in->lock);
@@ -1911,8 +1955,25 @@ static int do_open(struct fx_fs *fs, struct fx_inode *in, int flags, bool *keep_
 	 * could keep its bytes (fx_keep_open): the name means another file
 	 * now, which the kernel looks up again on ESTALE. */
 	if (fx_itable_detached(fs->inodes, in) && !fx_staged_locked(in)) {
+		struct fx_inode *next;
+
+		pthread_mutex_lock(&in->lock);
+		next = in->successor && !writing && !(flags & O_TRUNC)
+			       ? fx_itable_get(fs->inodes, in->successor)
+			       : NULL;
+		pthread_mutex_unlock(&in->lock);
 		fx_handle_close(fs, in);
-		return -ESTALE;
+		if (!next)
+			return -ESTALE;
+		if ((ret = do_open(fs, &next, flags, keep_cache, direct)) < 0) {
+			fx_itable_put(fs->inodes, next);
+			return ret;
+		}
+		fx_itable_put(fs->inodes, in);
+		*inp = next;
+		*keep_cache = false;
+		*direct = true;
+		return 0;
 	}
 	if (writing || (flags & O_TRUNC))
 		ret = fx_stage(fs, in, !(flags & O_TRUNC));
@@ -1943,11 +2004,12 @@ static void fx_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fx_ctl_open(&fs->ctl, req, ino, fi);
 		return;
 	}
-	bool keep_cache = false;
+	bool keep_cache = false, direct = false;
 
 	in = fx_itable_get(fs->inodes, ino);
-	ret = in ? do_open(fs, in, fi->flags, &keep_cache) : -ESTALE;
+	ret = in ? do_open(fs, &in, fi->flags, &keep_cache, &direct) : -ESTALE;
 	fi->keep_cache = keep_cache;
+	fi->direct_io = direct;
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -2022,7 +2084,7 @@ static ssize_t do_read_cached(struct fx_fs *fs, struct fx_file *f, uint64_t off,
 		if ((n = fx_key(fs, in, key)) < 0)
 			return n;
 		n = fx_reader_read(fs->cache->reader, &obj, off, buf, size);
-		if (n != -ESTALE)
+		if (n != -ESTALE || fx_staged_locked(in)) /* staged: kept for us by a rename */
 			break;
 		fx_info("%s changed in the bucket while open: reading its new version", key);
 		if ((n = fx_refresh(fs, in, FX_REFRESH_NOW)) < 0)
@@ -2056,15 +2118,22 @@ static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	pthread_mutex_lock(&in->lock);
-	fd = fx_staged(in) ? dup(in->stage_fd) : -1; /* stays valid if unstaged meanwhile */
-	pthread_mutex_unlock(&in->lock);
-	if (fd >= 0) {
-		n = pread(fd, buf, size, off);
-		n = n < 0 ? -errno : n;
-		close(fd);
-	} else {
+	/* A rename over the file or its unlink stages it for its open handles
+	 * before the object goes: a cached read that met that change reads
+	 * the staged copy. */
+	for (int tries = 0; tries < 2; tries++) {
+		pthread_mutex_lock(&in->lock);
+		fd = fx_staged(in) ? dup(in->stage_fd) : -1; /* valid if unstaged meanwhile */
+		pthread_mutex_unlock(&in->lock);
+		if (fd >= 0) {
+			n = pread(fd, buf, size, off);
+			n = n < 0 ? -errno : n;
+			close(fd);
+			break;
+		}
 		n = do_read_cached(fs, f, (uint64_t)off, buf, size);
+		if ((n != -ESTALE && n != -ENOENT) || !fx_staged_locked(in))
+			break;
 	}
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
