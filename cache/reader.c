@@ -30,6 +30,13 @@
 
 enum fx_job_state { FX_JOB_QUEUED, FX_JOB_RUNNING, FX_JOB_DONE };
 
+/* The buffer one GET fills, shared by the blocks it fetched (no copy per
+ * block); freed with the last of them. */
+struct fx_buf {
+	unsigned refs; /* r->lock */
+	uint8_t bytes[];
+};
+
 /* One block being fetched. Freed by the worker when nobody waits for it,
  * else by the last waiter; its buffer stays charged to the budget until. */
 struct fx_job {
@@ -40,7 +47,8 @@ struct fx_job {
 	enum fx_fetch_prio prio;
 	enum fx_job_state state;
 	ssize_t result; /* bytes fetched or -errno, once DONE */
-	uint8_t *data;
+	uint8_t *data;  /* its bytes, in the buffer of the GET that fetched them */
+	struct fx_buf *buf;
 	unsigned waiters;
 	bool charged;
 	bool inserting; /* done, its block being stored: the worker frees it after */
@@ -132,7 +140,8 @@ static void fx_job_free(struct fx_reader *r, struct fx_job *j)
 		r->trim = true;
 		pthread_cond_broadcast(&r->work);
 	}
-	free(j->data);
+	if (j->buf && --j->buf->refs == 0)
+		free(j->buf);
 	free(j->key);
 	free(j->version);
 	free(j);
@@ -230,37 +239,38 @@ static struct fx_job *fx_next_job(struct fx_reader *r)
 	return NULL;
 }
 
-/* Fetch the run of blocks starting at @j with one GET into @j's buffer,
- * then give each following block its own copy. */
+/* Fetch the run of blocks starting at @j with one GET into one buffer that
+ * the blocks share (r->lock not held; the run is only this worker's). */
 static void fx_fetch(struct fx_reader *r, struct fx_job *j)
 {
 	size_t total = 0;
+	unsigned nblocks = 0;
 	ssize_t n = -ENOMEM;
+	struct fx_buf *buf;
 
-	for (struct fx_job *k = j; k; k = k->run_next)
+	for (struct fx_job *k = j; k; k = k->run_next) {
 		total += k->len;
-	j->data = malloc(total ? total : 1);
-	if (j->data)
-		n = fx_backend_get_version(r->backend, j->key, j->version, j->off, j->data, total);
+		nblocks++;
+	}
+	buf = malloc(sizeof(*buf) + (total ? total : 1));
+	if (buf)
+		n = fx_backend_get_version(r->backend, j->key, j->version, j->off, buf->bytes, total);
 	if (n >= 0 && (size_t)n < total)
 		n = -ESTALE; /* shorter than the version we were told of: it changed */
 	if (n < 0 && n != -ESTALE && j->prio == FX_FETCH_DEMAND)
 		fx_debug("fetching %s at %llu failed: %s", j->key, (unsigned long long)j->off,
 			 fx_strerror((int)n));
-	for (struct fx_job *k = j->run_next; k; k = k->run_next) {
-		k->result = n < 0 ? n : -ENOMEM;
-		if (n >= 0 && (k->data = malloc(k->len))) {
-			memcpy(k->data, j->data + (k->off - j->off), k->len);
-			k->result = k->len;
-		}
+	if (n < 0) {
+		free(buf);
+		buf = NULL;
+	} else {
+		buf->refs = nblocks; /* before any job is visible as done */
 	}
-	if (n >= 0 && total > j->len) {
-		uint8_t *own = realloc(j->data, j->len ? j->len : 1); /* shrinks in place */
-
-		j->data = own ? own : j->data;
-		n = j->len;
+	for (struct fx_job *k = j; k; k = k->run_next) {
+		k->result = n < 0 ? n : (ssize_t)k->len;
+		k->buf = buf;
+		k->data = buf ? buf->bytes + (k->off - j->off) : NULL;
 	}
-	j->result = n;
 }
 
 uint64_t fx_object_id(const char *key)

@@ -121,7 +121,6 @@ struct fx_store {
 	struct fx_pending *pending;
 	size_t npending, pending_cap;
 	struct fx_store_stats st;
-	uint64_t tmp_seq;
 	/* Ids being written: a second insert of one returns at once, since two
 	 * sealed copies (different nonces) would not match one index entry. */
 	uint8_t (*writing)[FX_BLOCK_ID_LEN];
@@ -345,7 +344,9 @@ static int fx_block_chunks(const struct fx_store *s, int fd, const struct fx_blo
 	bool sealed = h->flags & FX_BLOCK_SEALED;
 	uint64_t off = fx_chunk_off(h->size, first, sealed);
 	size_t len = fx_chunk_off(h->size, last, sealed) + fx_chunk_disk_len(h->size, last, sealed) - off;
-	uint8_t *disk = malloc(len), ad[sizeof(*h) + 4];
+	/* Plain chunks lie on disk as they go to @out: read them in place. */
+	bool direct = out && !sealed;
+	uint8_t *disk = direct ? out : malloc(len), ad[sizeof(*h) + 4];
 	struct fx_block_header h0 = *h;
 	ssize_t n;
 	int err = 0;
@@ -373,12 +374,13 @@ static int fx_block_chunks(const struct fx_store *s, int fd, const struct fx_blo
 			if (!s->key || crypto_aead_xchacha20poly1305_ietf_decrypt(
 					       dst, NULL, NULL, c, dlen, ad, sizeof(ad), nonce, s->key))
 				err = -EBADMSG;
-		} else if (dst) {
+		} else if (dst && !direct) {
 			memcpy(dst, c, dlen);
 		}
 	}
 out:
-	free(disk);
+	if (!direct)
+		free(disk);
 	return err;
 }
 
@@ -1037,7 +1039,7 @@ static int fx_store_open_mode(const struct fx_store_opts *o, bool tool, struct f
 	}
 	if ((ret = fx_lock_dir(s->dir, &s->lock_fd, d)) < 0)
 		goto fail;
-	fx_empty_dir(path, true); /* half-written blocks of a killed daemon */
+	fx_empty_dir(path, true); /* half-written blocks of older versions, which wrote there */
 	for (int attempt = 0;; attempt++) {
 		ret = fx_env_open(s);
 		if (ret == 0)
@@ -1188,6 +1190,38 @@ bool fx_store_has(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN])
 }
 
 /* Drop @id after a failed check (s->lock not held). */
+/* The ids of blocks being written (s->lock held). */
+static ssize_t fx_writing_find(const struct fx_store *s, const uint8_t *id)
+{
+	for (size_t i = 0; i < s->nwriting; i++)
+		if (!memcmp(s->writing[i], id, FX_BLOCK_ID_LEN))
+			return (ssize_t)i;
+	return -1;
+}
+
+static int fx_writing_add(struct fx_store *s, const uint8_t *id)
+{
+	if (s->nwriting == s->writing_cap) {
+		size_t cap = s->writing_cap ? s->writing_cap * 2 : 64;
+		void *w = realloc(s->writing, cap * sizeof(*s->writing));
+
+		if (!w)
+			return -ENOMEM;
+		s->writing = w;
+		s->writing_cap = cap;
+	}
+	memcpy(s->writing[s->nwriting++], id, FX_BLOCK_ID_LEN);
+	return 0;
+}
+
+static void fx_writing_del(struct fx_store *s, const uint8_t *id)
+{
+	ssize_t i = fx_writing_find(s, id);
+
+	if (i >= 0)
+		memcpy(s->writing[i], s->writing[--s->nwriting], FX_BLOCK_ID_LEN);
+}
+
 static void fx_drop_corrupt(struct fx_store *s, const uint8_t *id, int err)
 {
 	char hex[2 * FX_BLOCK_ID_LEN + 1];
@@ -1210,6 +1244,7 @@ ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uin
 	char path[PATH_MAX];
 	uint32_t size, first, last;
 	uint8_t *plain = NULL;
+	bool whole, rewriting;
 	int fd, err;
 
 	pthread_mutex_lock(&s->lock);
@@ -1244,16 +1279,27 @@ ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uin
 		err = -EBADMSG;
 	first = off / FX_STORE_CHUNK;
 	last = (uint32_t)((off + len - 1) / FX_STORE_CHUNK);
-	if (!err && !(plain = malloc((size_t)(last - first + 1) * FX_STORE_CHUNK)))
+	/* Whole chunks are verified (and opened) in @buf itself; a part of
+	 * one goes through a buffer, so only verified bytes reach @buf. */
+	whole = off % FX_STORE_CHUNK == 0 && ((off + len) % FX_STORE_CHUNK == 0 || off + len == size);
+	if (!err && !whole && !(plain = malloc((size_t)(last - first + 1) * FX_STORE_CHUNK)))
 		err = -ENOMEM;
 	if (!err)
-		err = fx_block_chunks(s, fd, &h, table, first, last, plain);
+		err = fx_block_chunks(s, fd, &h, table, first, last, whole ? buf : plain);
 	close(fd);
 	free(table);
-	if (!err)
+	if (!err && !whole)
 		memcpy(buf, plain + (off - first * FX_STORE_CHUNK), len);
 	free(plain);
 	if (err == -EBADMSG) {
+		/* Evicted and being stored again since we looked: a miss. */
+		pthread_mutex_lock(&s->lock);
+		rewriting = fx_writing_find(s, id) >= 0;
+		if (rewriting)
+			s->st.misses++;
+		pthread_mutex_unlock(&s->lock);
+		if (rewriting)
+			return -ENOENT;
 		fx_drop_corrupt(s, id, err);
 		return err;
 	}
@@ -1281,13 +1327,37 @@ ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uin
 	return (ssize_t)len;
 }
 
-/* Create @path with the @n buffers of @iov one after the other. */
+/*
+ * Create @path with the @n buffers of @iov one after the other. No temporary
+ * and rename: a block file counts only once its index entry exists, which
+ * comes after it is whole; a killed daemon's half-written file has none and
+ * fails its check at the next mount (fx_load). A stray file of that name is
+ * replaced; a missing subdirectory (`cache clear`) is made again.
+ */
 static int fx_write_file(const char *path, struct iovec *iov, int n)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), err = 0;
+	int fd = -1, err = 0;
 
+	for (int attempt = 0; fd < 0 && attempt < 3; attempt++) {
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			break;
+		err = -errno;
+		if (err == -EEXIST) {
+			unlink(path);
+		} else if (err == -ENOENT) {
+			char sub[PATH_MAX];
+
+			snprintf(sub, sizeof(sub), "%.*s", (int)(strrchr(path, '/') - path), path);
+			if (mkdir(sub, 0700) && errno != EEXIST)
+				return -errno;
+		} else {
+			return err;
+		}
+	}
 	if (fd < 0)
-		return -errno;
+		return err;
+	err = 0;
 	while (n > 0) {
 		ssize_t w = writev(fd, iov, n);
 
@@ -1311,37 +1381,6 @@ static int fx_write_file(const char *path, struct iovec *iov, int n)
 	return err;
 }
 
-static ssize_t fx_writing_find(const struct fx_store *s, const uint8_t *id)
-{
-	for (size_t i = 0; i < s->nwriting; i++)
-		if (!memcmp(s->writing[i], id, FX_BLOCK_ID_LEN))
-			return (ssize_t)i;
-	return -1;
-}
-
-static int fx_writing_add(struct fx_store *s, const uint8_t *id)
-{
-	if (s->nwriting == s->writing_cap) {
-		size_t cap = s->writing_cap ? s->writing_cap * 2 : 64;
-		void *w = realloc(s->writing, cap * sizeof(*s->writing));
-
-		if (!w)
-			return -ENOMEM;
-		s->writing = w;
-		s->writing_cap = cap;
-	}
-	memcpy(s->writing[s->nwriting++], id, FX_BLOCK_ID_LEN);
-	return 0;
-}
-
-static void fx_writing_del(struct fx_store *s, const uint8_t *id)
-{
-	ssize_t i = fx_writing_find(s, id);
-
-	if (i >= 0)
-		memcpy(s->writing[i], s->writing[--s->nwriting], FX_BLOCK_ID_LEN);
-}
-
 int fx_store_insert(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], const void *data, size_t len,
 		    uint32_t flags)
 {
@@ -1351,8 +1390,8 @@ int fx_store_insert(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], const
 int fx_store_insert_from(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], const void *data,
 			 size_t len, uint32_t flags, uint64_t obj, uint64_t index)
 {
-	char tmp[PATH_MAX], path[PATH_MAX];
-	uint64_t table_sum, seq;
+	char path[PATH_MAX];
+	uint64_t table_sum;
 	size_t flen, ilen;
 	uint8_t *img;
 	struct fx_entry *e;
@@ -1377,31 +1416,17 @@ int fx_store_insert_from(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], 
 		return -ENOSPC;
 	}
 	s->used += flen; /* reserved: concurrent inserts see it */
-	seq = ++s->tmp_seq;
 	pthread_mutex_unlock(&s->lock);
 
 	img = fx_block_image(s, id, data, (uint32_t)len, &ilen, &table_sum);
 	err = img ? 0 : -ENOMEM;
-	snprintf(tmp, sizeof(tmp), "%s/tmp/%d.%" PRIu64, s->dir, (int)getpid(), seq);
 	fx_block_path(s, id, path, sizeof(path));
 	if (!err) {
 		struct iovec iov[2] = { { img, ilen }, { (void *)data, len } };
 
-		err = fx_write_file(tmp, iov, s->sealed ? 1 : 2);
+		err = fx_write_file(path, iov, s->sealed ? 1 : 2);
 	}
 	free(img);
-	if (!err && rename(tmp, path)) {
-		err = -errno;
-		if (err == -ENOENT) { /* the block's subdirectory went with `cache clear` */
-			char sub[PATH_MAX];
-
-			snprintf(sub, sizeof(sub), "%.*s", (int)(strrchr(path, '/') - path), path);
-			err = mkdir(sub, 0700) && errno != EEXIST ? -errno
-				: rename(tmp, path) ? -errno : 0;
-		}
-		if (err)
-			unlink(tmp);
-	}
 	e = err ? NULL : calloc(1, sizeof(*e));
 	if (!err && !e) {
 		unlink(path);

@@ -524,6 +524,28 @@ Test(store, orphans_adopted_after_lost_entries, .timeout = 30)
 	ct_rmdir(dir);
 }
 
+/* Blocks are written at their final name, without a temporary: a daemon
+ * killed in the middle leaves a short file the index never learnt of. */
+Test(store, half_written_block_removed_at_open, .timeout = 30)
+{
+	char half[PATH_MAX];
+	char *dir = make_store(BLOCK, NULL, 4, 20000, 5, 1, half);
+	struct fx_store *s;
+	struct stat st;
+
+	forget_index_entries(dir);
+	cr_assert_eq(truncate(half, 20000 / 2), 0);
+	s = open_store(dir, 1 << 20, BLOCK, NULL);
+	cr_assert_eq(stats_of(s).adopted, 3);
+	cr_assert_eq(stats_of(s).blocks, 3);
+	cr_assert(stat(half, &st) < 0 && errno == ENOENT, "the half-written file is removed");
+	expect_block(s, 0, 20000, 5);
+	expect_block(s, 2, 20000, 5);
+	expect_block(s, 3, 20000, 5);
+	fx_store_close(s);
+	ct_rmdir(dir);
+}
+
 Test(store, orphans_adopted_after_lost_index, .timeout = 30)
 {
 	char *dir = make_store(BLOCK, NULL, 5, 20000, 9, 0, NULL), path[PATH_MAX];
