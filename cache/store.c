@@ -1072,6 +1072,14 @@ static int fx_store_open_mode(const struct fx_store_opts *o, bool tool, struct f
 	snprintf(path, sizeof(path), "%s/blocks", s->dir);
 	if ((ret = fx_mkdirs(path, 0700)) < 0)
 		goto fail_io;
+	/* Every subdirectory now, not by the first reads of a new cache. */
+	for (int sub = 0; sub < 256; sub++) {
+		snprintf(path, sizeof(path), "%s/blocks/%02x", s->dir, sub);
+		if (mkdir(path, 0700) && errno != EEXIST) {
+			ret = -errno;
+			goto fail_io;
+		}
+	}
 	{
 		struct fx_policy_env env = {0};
 
