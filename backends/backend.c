@@ -230,7 +230,7 @@ static ssize_t fx_timed(struct fx_backend *b, enum fx_backend_op op, uint64_t t0
 		bucket++;
 	__atomic_fetch_add(&b->hist[op][bucket], 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&b->latency_us_sum[op], us, __ATOMIC_RELAXED);
-	if (ret < 0)
+	if (ret < 0 && ret != -ENOENT) /* a missing object is an answer, not a failure */
 		__atomic_fetch_add(&b->errors[op], 1, __ATOMIC_RELAXED);
 	else if (op == FX_OP_GET)
 		__atomic_fetch_add(&b->bytes[op], (uint64_t)ret, __ATOMIC_RELAXED);

@@ -264,7 +264,7 @@ void fx_backend_inject_fault(struct fx_backend *b, enum fx_backend_op op, int er
 
 struct fx_backend_op_stats {
 	uint64_t calls;  /* including failed and injected ones */
-	uint64_t errors; /* calls that reached the backend and failed */
+	uint64_t errors; /* calls that reached the backend and failed (ENOENT is an answer) */
 	uint64_t bytes;  /* GET: bytes read; PUT: bytes stored */
 	uint64_t hist[FX_LATENCY_BUCKETS]; /* latency of calls that reached the backend */
 	uint64_t latency_us_sum;           /* their latencies added up, microseconds */

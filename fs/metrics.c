@@ -227,7 +227,7 @@ static const struct fx_metric_def fx_metric_defs[] = {
 	{ "requests.calls", FX_METRIC_COUNTER, "rustfx_backend_requests_total",
 	  "Backend requests, including failed ones." },
 	{ "requests.errors", FX_METRIC_COUNTER, "rustfx_backend_request_errors_total",
-	  "Backend requests that failed." },
+	  "Backend requests that failed (not counting answers that an object is missing)." },
 	{ "requests.bytes", FX_METRIC_COUNTER, "rustfx_backend_request_bytes_total",
 	  "Bytes moved by backend requests (get: read, put: stored)." },
 

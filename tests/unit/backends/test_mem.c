@@ -242,6 +242,25 @@ Test(mem, fault_injection_and_counters)
 	fx_backend_close(b);
 }
 
+/* Lookups of absent names are answers: a healthy mount shows no errors. */
+Test(mem, missing_objects_are_not_errors)
+{
+	struct fx_backend *b = open_url("mem://");
+	struct fx_object_info info = { 0 };
+	struct fx_backend_op_stats st;
+	char buf[4];
+
+	cr_assert_eq(fx_backend_head(b, "absent", &info), -ENOENT);
+	cr_assert_eq(fx_backend_get(b, "absent", 0, buf, 1), -ENOENT);
+	fx_backend_op_stats(b, FX_OP_HEAD, &st);
+	cr_assert_eq(st.calls, 1);
+	cr_assert_eq(st.errors, 0);
+	fx_backend_op_stats(b, FX_OP_GET, &st);
+	cr_assert_eq(st.calls, 1);
+	cr_assert_eq(st.errors, 0);
+	fx_backend_close(b);
+}
+
 Test(mem, etag_is_content_hash)
 {
 	struct fx_backend *b = open_url("mem://");

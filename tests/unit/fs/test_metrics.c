@@ -239,7 +239,7 @@ Test(metrics_render, golden)
 		 "# TYPE rustfx_backend_requests_total counter\n"
 		 "rustfx_backend_requests_total{op=\"get\"} 4\n"
 		 "rustfx_backend_requests_total{op=\"list\"} 0\n"
-		 "# HELP rustfx_backend_request_errors_total Backend requests that failed.\n"
+		 "# HELP rustfx_backend_request_errors_total Backend requests that failed (not counting answers that an object is missing).\n"
 		 "# TYPE rustfx_backend_request_errors_total counter\n"
 		 "rustfx_backend_request_errors_total{op=\"get\"} 1\n"
 		 "rustfx_backend_request_errors_total{op=\"list\"} 0\n"
