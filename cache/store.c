@@ -1243,8 +1243,9 @@ static void fx_drop_corrupt(struct fx_store *s, const uint8_t *id, int err)
 	fx_store_drop(s, id);
 }
 
-ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uint32_t off, void *buf,
-		      size_t len)
+/* fx_store_read(), or fx_store_peek() without @use. */
+static ssize_t fx_read_block(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uint32_t off,
+			     void *buf, size_t len, bool use)
 {
 	struct fx_block_header h;
 	uint64_t *table = NULL, checksum;
@@ -1258,7 +1259,7 @@ ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uin
 	pthread_mutex_lock(&s->lock);
 	e = fx_find(s, id);
 	if (!e) {
-		s->st.misses++;
+		s->st.misses += use;
 		pthread_mutex_unlock(&s->lock);
 		return -ENOENT;
 	}
@@ -1278,7 +1279,7 @@ ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uin
 			return err;
 		/* Evicted meanwhile, or deleted behind our back. */
 		pthread_mutex_lock(&s->lock);
-		s->st.misses++;
+		s->st.misses += use;
 		pthread_mutex_unlock(&s->lock);
 		return -ENOENT;
 	}
@@ -1304,15 +1305,15 @@ ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uin
 		pthread_mutex_lock(&s->lock);
 		rewriting = fx_writing_find(s, id) >= 0;
 		if (rewriting)
-			s->st.misses++;
+			s->st.misses += use;
 		pthread_mutex_unlock(&s->lock);
 		if (rewriting)
 			return -ENOENT;
 		fx_drop_corrupt(s, id, err);
 		return err;
 	}
-	if (err)
-		return err;
+	if (err || !use)
+		return err ? err : (ssize_t)len;
 	pthread_mutex_lock(&s->lock);
 	if ((e = fx_find(s, id))) {
 		e->cb.atime_ms = fx_now_ms();
@@ -1333,6 +1334,18 @@ ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uin
 	s->st.hit_bytes += len;
 	pthread_mutex_unlock(&s->lock);
 	return (ssize_t)len;
+}
+
+ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uint32_t off, void *buf,
+		      size_t len)
+{
+	return fx_read_block(s, id, off, buf, len, true);
+}
+
+ssize_t fx_store_peek(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uint32_t off, void *buf,
+		      size_t len)
+{
+	return fx_read_block(s, id, off, buf, len, false);
 }
 
 /*

@@ -117,6 +117,10 @@ bool fx_store_has(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN]);
  */
 ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uint32_t off, void *buf,
 		      size_t len);
+/** fx_store_read() for the store's own helpers (filling the kernel's page
+ * cache): not a hit or a miss, and no use for the eviction policy. */
+ssize_t fx_store_peek(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uint32_t off, void *buf,
+		      size_t len);
 
 /**
  * Insert block @id holding @len bytes (at most the block size) with flags

@@ -38,9 +38,11 @@
 #include "fs/inode.h"
 #include "fs/metrics.h"
 #include "fs/namespace.h"
+#include "fs/pagefill.h"
 #include "fs/signals.h"
 
 #define FX_KEY_BUF (FX_KEY_MAX + 2)
+#define FX_PAGEFILL_READ (64u << 10) /* reads up to this size fill their block */
 #define FX_LISTINGS 64 /* directory listings kept for dir_ttl */
 #define FX_NEGATIVES 1024 /* names known absent, kept for negative_ttl */
 #define FX_XATTR_META "xattr" /* metadata holding user xattrs as JSON, as s3fs */
@@ -55,6 +57,7 @@ struct fx_fs {
 	struct fx_headahead *ha; /* predicted lookups; NULL unless prefetch=snn */
 	struct fx_ctl ctl; /* the virtual control directory */
 	struct fuse_session *se; /* for invalidation notices; set while mounted */
+	struct fx_pagefill *pagefill; /* set while mounted, unless it cannot start */
 	/* Directory listings reused for dir_ttl seconds while nothing changed
 	 * through this mount (any change bumps the generation). */
 	pthread_mutex_t listings_lock;
@@ -83,6 +86,7 @@ static void fx_set_readahead(const char *mountpoint, uint64_t bytes);
 struct fx_file {
 	struct fx_inode *in; /* holds a reference */
 	int flags;           /* open(2) flags */
+	bool direct;         /* opened with direct_io: no page cache */
 	struct fx_readahead ra;
 };
 
@@ -194,6 +198,14 @@ static void fx_negative_put(struct fx_fs *fs, fuse_ino_t parent, const char *nam
 static bool fx_staged(const struct fx_inode *in)
 {
 	return in->stage_fd >= 0;
+}
+
+/* Wait until no bytes of @in are being put into the kernel's page cache
+ * (inode lock held): they could land over newer ones. */
+static void fx_wait_fill(struct fx_inode *in)
+{
+	while (in->filling)
+		pthread_cond_wait(&in->cond, &in->lock);
 }
 
 /* ------------------------------------------------------------ attributes */
@@ -428,10 +440,14 @@ static int fx_refresh(struct fx_fs *fs, struct fx_inode *in, unsigned how)
 		fx_inode_set_attr(fs, in, &st, &meta, etag, now || lazy ? FX_ATTR_FORCE : 0);
 		/* The kernel may hold pages of the old bytes for open files. Not
 		 * from a read (@now): invalidating waits for the pages it locks. */
-		if (changed && !now && S_ISREG(st.st_mode) && fs->se)
+		if (changed && !now && S_ISREG(st.st_mode) && fs->se) {
+			pthread_mutex_lock(&in->lock);
+			fx_wait_fill(in); /* a fill of the old version ends first */
+			pthread_mutex_unlock(&in->lock);
 			fuse_lowlevel_notify_inval_inode(fs->se, in->ino, 0, 0);
-		else if (shown && fs->se)
+		} else if (shown && fs->se) {
 			fuse_lowlevel_notify_inval_inode(fs->se, in->ino, -1, 0); /* attributes only */
+		}
 	}
 	fx_meta_clear(&meta);
 	return ret;
@@ -652,6 +668,7 @@ static int fx_stage(struct fx_fs *fs, struct fx_inode *in, bool load)
 	in->stage_path = path;
 	if (!load)
 		in->st.st_size = 0;
+	fx_wait_fill(in); /* then no fill starts: writes may begin */
 	pthread_mutex_unlock(&in->lock);
 	return 0;
 }
@@ -1883,6 +1900,7 @@ static void fx_file_reply_open(fuse_req_t req, struct fx_fs *fs, struct fx_inode
 	fx_itable_ref(fs->inodes, in);
 	f->in = in;
 	f->flags = fi->flags;
+	f->direct = fi->direct_io;
 	fx_readahead_init(&f->ra);
 	fi->fh = (uintptr_t)f;
 	if (e) {
@@ -2107,6 +2125,7 @@ static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fx_inode *in;
 	char *buf;
 	ssize_t n;
+	bool fill;
 	int fd;
 
 	if (fx_ctl_ino(ino)) {
@@ -2135,11 +2154,18 @@ static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if ((n != -ESTALE && n != -ENOENT) || !fx_staged_locked(in))
 			break;
 	}
+	/* A small read from the cache (random access: sequential reads come
+	 * in readahead-sized requests): the kernel gets the rest of its block.
+	 * Decided before the reply, after which a release may free @f. */
+	fill = n > 0 && fd < 0 && size <= FX_PAGEFILL_READ && !f->direct && fs->pagefill;
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
+	if (fill)
+		fx_pagefill_want(fs->pagefill, ino,
+				 (uint64_t)off / fx_store_block_size(fs->cache->store));
 }
 
 static void fx_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -2499,6 +2525,54 @@ static void fx_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 /* ------------------------------------------------------------ session */
 
+/*
+ * A pagefill thread's work: put block @block of @ino, if it is in the
+ * cache, into the kernel's page cache. Never for a staged inode (its bytes
+ * are the staging file's; staging waits for a fill in progress, so none
+ * lands over a write) or a version the cache does not hold.
+ */
+static void fx_fill_block(void *arg, uint64_t ino, uint64_t block)
+{
+	struct fx_fs *fs = arg;
+	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
+	char key[FX_KEY_BUF], version[FX_ETAG_MAX + 64];
+	uint32_t bs = fx_store_block_size(fs->cache->store);
+	uint8_t id[FX_BLOCK_ID_LEN];
+	uint64_t size, off = block * bs;
+	bool skip;
+
+	if (!in)
+		return;
+	pthread_mutex_lock(&in->lock);
+	skip = fx_staged(in) || !in->remote || !in->etag[0] || in->filling ||
+	       (uint64_t)in->st.st_size <= off;
+	size = (uint64_t)in->st.st_size;
+	fx_version_of(in, version, sizeof(version));
+	in->filling = !skip;
+	pthread_mutex_unlock(&in->lock);
+	if (!skip && fx_key(fs, in, key) == 0) {
+		size_t len = size - off < bs ? (size_t)(size - off) : bs;
+		char *buf = malloc(len);
+
+		fx_store_block_id(fs->cache->store, fx_backend_url(fs->backend), key, version, block,
+				  id);
+		if (buf && fx_store_peek(fs->cache->store, id, 0, buf, len) == (ssize_t)len) {
+			struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
+
+			bv.buf[0].mem = buf;
+			fuse_lowlevel_notify_store(fs->se, ino, (off_t)off, &bv, 0);
+		}
+		free(buf);
+	}
+	if (!skip) {
+		pthread_mutex_lock(&in->lock);
+		in->filling = false;
+		pthread_cond_broadcast(&in->cond);
+		pthread_mutex_unlock(&in->lock);
+	}
+	fx_itable_put(fs->inodes, in);
+}
+
 static const struct fuse_lowlevel_ops fx_ops = {
 	.init = fx_op_init,
 	.lookup = fx_op_lookup,
@@ -2723,11 +2797,15 @@ int fx_fs_run(struct fx_fs *fs, const char *fsname, const char *mountpoint, bool
 		ret = -ENOMEM;
 		goto out_unmount;
 	}
+	if (fx_pagefill_start(fx_fill_block, fs, &fs->pagefill) < 0)
+		fx_warn("cannot start the page-fill threads: small reads do not fill the page cache");
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	fuse_loop_cfg_set_max_threads(loop, 16);
 	ret = fuse_session_loop_mt(se, loop);
 	ret = ret < 0 ? ret : 0;
 	fx_info("unmounting %s", mountpoint);
+	fx_pagefill_free(fs->pagefill);
+	fs->pagefill = NULL;
 	fuse_loop_cfg_destroy(loop);
 out_unmount:
 	fx_signals_free(sigs);
