@@ -31,7 +31,9 @@
 enum fx_job_state { FX_JOB_QUEUED, FX_JOB_RUNNING, FX_JOB_DONE };
 
 /* The buffer one GET fills, shared by the blocks it fetched (no copy per
- * block); freed with the last of them. */
+ * block); freed with the last of them. The budget is charged per block, so
+ * a run's buffer can outlive the charge of its first blocks by as long as
+ * its worker takes to store the rest. */
 struct fx_buf {
 	unsigned refs; /* r->lock */
 	uint8_t bytes[];

@@ -113,7 +113,8 @@ bool fx_store_has(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN]);
  * Copy up to @len bytes from offset @off of block @id into @buf, verifying
  * every chunk read. A block that fails its checksum or authentication is
  * counted, logged and dropped, and -EBADMSG returned: the caller fetches it
- * again. @return bytes copied, -ENOENT on a miss, -EBADMSG, or -errno.
+ * again. @return bytes copied, -ENOENT on a miss, -EBADMSG, or -errno; after
+ * an error @buf holds nothing to use (whole chunks are verified in it).
  */
 ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uint32_t off, void *buf,
 		      size_t len);
