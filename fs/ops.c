@@ -1970,8 +1970,9 @@ static int do_open(struct fx_fs *fs, struct fx_inode **inp, int flags, bool *kee
 	pthread_mutex_unlock(&in->lock);
 	fx_pin(in);
 	/* Replaced or removed since the kernel looked it up, before the pin
-	 * could keep its bytes (fx_keep_open): the name means another file
-	 * now, which the kernel looks up again on ESTALE. */
+	 * could keep its bytes (fx_keep_open): a read-only open follows the
+	 * file renamed over it; otherwise ESTALE, and the kernel looks the
+	 * name up again. */
 	if (fx_itable_detached(fs->inodes, in) && !fx_staged_locked(in)) {
 		struct fx_inode *next;
 
