@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# suite.sh KIND - the real-mount suites (tests/mount/test_shell_tools.sh and
-# test_persist.sh) with the s3:// backend against a real server of KIND (rgw:
-# Ceph radosgw, the reference; s3rver: the quick fake S3): starts it under a
-# scratch directory, runs each suite with FX_S3_ENV pointing at it (each suite
-# then works under its own key prefix), stops it on exit. Run through
-# test_suite_rgw.sh and test_suite_s3rver.sh.
+# suite.sh KIND [SUITE...] - real-mount suites (by default tests/mount/
+# test_shell_tools.sh and test_persist.sh) with the s3:// backend against a
+# real server of KIND (rgw: Ceph radosgw, the reference; s3rver: the quick
+# fake S3): starts it under a scratch directory, runs each suite with
+# FX_S3_ENV pointing at it (each suite then works under its own key prefix),
+# stops it on exit. Run through test_suite_rgw.sh, test_suite_s3rver.sh and
+# test_model_s3.sh. FX_SUITE_TIMEOUT: seconds per suite (600).
 #
 # Prints each suite's output, then "N passed, N failed" over all of them;
 # exits non-zero on any failure, or when a suite ended without its closing
@@ -12,7 +13,7 @@
 
 set -u
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-KIND=${1:?usage: suite.sh rgw|s3rver}
+KIND=${1:?usage: suite.sh rgw|s3rver [SUITE...]}
 case $KIND in
 rgw | s3rver) ;;
 *)
@@ -20,14 +21,16 @@ rgw | s3rver) ;;
 	exit 2
 	;;
 esac
-SUITES=("$HERE/../mount/test_shell_tools.sh" "$HERE/../mount/test_persist.sh")
+shift
+SUITES=("$@")
+[ $# -gt 0 ] || SUITES=("$HERE/../mount/test_shell_tools.sh" "$HERE/../mount/test_persist.sh")
 SUITE_TIMEOUT=${FX_SUITE_TIMEOUT:-600} # seconds, per suite
 
 if [ ! -e /dev/fuse ]; then
 	echo "SKIP: /dev/fuse is absent"
 	exit 77
 fi
-DIR=$(mktemp -d /tmp/rustfx-suite-$KIND.XXXXXX) || {
+DIR=$(mktemp -d "/tmp/rustfx-suite-$KIND.XXXXXX") || {
 	echo "error: cannot create a scratch directory under /tmp" >&2
 	exit 1
 }
