@@ -55,8 +55,8 @@ struct fx_inode {
 	bool replacing;          /* its object is being removed or renamed over: opens
 	                          * wait on cond, staging stays (fx_keep_open) */
 	uint64_t successor;      /* the file renamed over this one, for opens that waited */
-	bool filling;            /* its bytes are being put into the kernel's page cache
-	                          * (fs/pagefill.h): staging waits on cond */
+	unsigned filling;        /* fills of its blocks into the kernel's page cache in
+	                          * progress (fs/pagefill.h): staging waits on cond */
 };
 
 struct fx_itable;

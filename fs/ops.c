@@ -2545,11 +2545,10 @@ static void fx_fill_block(void *arg, uint64_t ino, uint64_t block)
 	if (!in)
 		return;
 	pthread_mutex_lock(&in->lock);
-	skip = fx_staged(in) || !in->remote || !in->etag[0] || in->filling ||
-	       (uint64_t)in->st.st_size <= off;
+	skip = fx_staged(in) || !in->remote || !in->etag[0] || (uint64_t)in->st.st_size <= off;
 	size = (uint64_t)in->st.st_size;
 	fx_version_of(in, version, sizeof(version));
-	in->filling = !skip;
+	in->filling += !skip;
 	pthread_mutex_unlock(&in->lock);
 	if (!skip && fx_key(fs, in, key) == 0) {
 		size_t len = size - off < bs ? (size_t)(size - off) : bs;
@@ -2567,8 +2566,8 @@ static void fx_fill_block(void *arg, uint64_t ino, uint64_t block)
 	}
 	if (!skip) {
 		pthread_mutex_lock(&in->lock);
-		in->filling = false;
-		pthread_cond_broadcast(&in->cond);
+		if (--in->filling == 0)
+			pthread_cond_broadcast(&in->cond);
 		pthread_mutex_unlock(&in->lock);
 	}
 	fx_itable_put(fs->inodes, in);
