@@ -1345,7 +1345,14 @@ ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uin
 ssize_t fx_store_peek(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uint32_t off, void *buf,
 		      size_t len)
 {
-	return fx_read_block(s, id, off, buf, len, false);
+	ssize_t n = fx_read_block(s, id, off, buf, len, false);
+
+	if (n > 0) {
+		pthread_mutex_lock(&s->lock);
+		s->st.peek_bytes += (uint64_t)n;
+		pthread_mutex_unlock(&s->lock);
+	}
+	return n;
 }
 
 /*

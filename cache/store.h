@@ -66,6 +66,7 @@ struct fx_store_stats {
 	uint64_t blocks, bytes, capacity, min_free;
 	uint64_t hits, misses, inserts, evictions, corrupt;
 	uint64_t hit_bytes; /* bytes read from cached blocks */
+	uint64_t peek_bytes; /* bytes fx_store_peek() copied out (page-cache fills) */
 	uint64_t skipped;  /* inserts refused: no room even after evicting */
 	uint64_t adopted;  /* orphan block files taken back at open */
 	uint64_t dropped;  /* index entries or files removed at open */

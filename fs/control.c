@@ -84,13 +84,14 @@ char *fx_ctl_stats_json(const struct fx_ctl *c)
 					      (json_int_t)os.latency_us_sum));
 	}
 	root = json_pack(
-		"{s:i, s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
+		"{s:i, s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I},"
 		" s:{s:I, s:I, s:I, s:I, s:f}, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
 		"version", 1, "backend", fx_backend_url(c->backend), "uptime_s",
 		(json_int_t)(now.tv_sec - c->started.tv_sec),
 		"cache", "blocks", (json_int_t)ss.blocks, "bytes", (json_int_t)ss.bytes, "capacity",
 		(json_int_t)ss.capacity, "hits", (json_int_t)ss.hits, "misses", (json_int_t)ss.misses,
-		"bytes_from_cache", (json_int_t)ss.hit_bytes, "hit_ratio",
+		"bytes_from_cache", (json_int_t)ss.hit_bytes, "bytes_to_page_cache",
+		(json_int_t)ss.peek_bytes, "hit_ratio",
 		ss.hits + ss.misses ? (double)ss.hits / (double)(ss.hits + ss.misses) : 0.0,
 		"inserts", (json_int_t)ss.inserts, "evictions", (json_int_t)ss.evictions,
 		"checksum_failures", (json_int_t)ss.corrupt, "skipped_inserts", (json_int_t)ss.skipped,

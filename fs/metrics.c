@@ -189,6 +189,8 @@ static const struct fx_metric_def fx_metric_defs[] = {
 	{ "cache.hits", FX_METRIC_COUNTER, NULL, "Block reads served by the disk cache." },
 	{ "cache.misses", FX_METRIC_COUNTER, NULL, "Block reads the disk cache could not serve." },
 	{ "cache.bytes_from_cache", FX_METRIC_COUNTER, NULL, "Bytes read from cached blocks." },
+	{ "cache.bytes_to_page_cache", FX_METRIC_COUNTER, NULL,
+	  "Bytes of cached blocks put into the kernel page cache after small reads." },
 	{ "cache.hit_ratio", FX_METRIC_GAUGE, NULL, "hits / (hits + misses) since the mount." },
 	{ "cache.inserts", FX_METRIC_COUNTER, NULL, "Blocks stored in the disk cache." },
 	{ "cache.evictions", FX_METRIC_COUNTER, NULL, "Blocks evicted from the disk cache." },

@@ -272,6 +272,17 @@ fx_mount() {
 	return 1
 }
 
+# fx_stat MNT|FILE PATH: one value of MNT/.rustfx/stats (or of a saved stats
+# document FILE), e.g. "cache.hits"; strings bare, the rest as JSON (true).
+fx_stat() {
+	local f=$1
+	[ -d "$f" ] && f=$f/.rustfx/stats
+	python3 -c 'import json, sys
+v = json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."): v = v[k]
+print(v if isinstance(v, str) else json.dumps(v))' "$f" "$2" 2>&1
+}
+
 # fx_umount MNT [PID]: "rustfx umount", falling back to fusermount3 -u; then
 # wait for the foreground process (PID, default the last mount) to exit and
 # leave its exit status in FX_DAEMON_RC (or "timeout"). Returns 0 when the

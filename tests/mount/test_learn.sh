@@ -65,13 +65,6 @@ store_of() {
 	[ -n "$f" ] && dirname "$f"
 }
 
-# stat_of MNT PATH: one value of MNT/.rustfx/stats, e.g. "learn.used".
-stat_of() {
-	python3 -c 'import json, sys
-v = json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."): v = v[k]
-print(json.dumps(v))' "$1/.rustfx/stats" "$2" 2>&1
-}
 
 # read_workload DEST: read every file through the mount in ORDER, 50 ms
 # apart (well inside snn_window_ms, as a job reading its inputs would),
@@ -123,8 +116,8 @@ mkdir -p "$OUT/1" "$OUT/2"
 fx_ok "run 1: the workload reads through the mount" read_workload "$OUT/1"
 fx_ok "run 1: every file reads back byte-identical" same_as_bucket "$OUT/1"
 fx_eq "run 1: the stats have a learn section, no model loaded" false \
-	"$(stat_of "$MNT" learn.model_loaded)"
-fx_ok "run 1: the predictor saw the reads" test "$(stat_of "$MNT" learn.accesses)" -ge "$NFILES"
+	"$(fx_stat "$MNT" learn.model_loaded)"
+fx_ok "run 1: the predictor saw the reads" test "$(fx_stat "$MNT" learn.accesses)" -ge "$NFILES"
 PID1=$FX_LAST_PID
 fx_umount "$MNT"
 fx_eq "run 1: unmount exits 0 (after saving the model)" 0 "$FX_DAEMON_RC"
@@ -143,9 +136,9 @@ fx_mount "$BUCKET" "$MNT" "$LEARN_OPTS,trace=$TRACE2" "$CACHE" || fx_finish
 drop_page_cache
 fx_ok "run 2: the workload reads again, cold cache" read_workload "$OUT/2"
 fx_ok "run 2: every file reads back byte-identical" same_as_bucket "$OUT/2"
-fx_eq "run 2: the saved model was loaded" true "$(stat_of "$MNT" learn.model_loaded)"
-USED=$(stat_of "$MNT" learn.used)
-ACC=$(stat_of "$MNT" learn.accuracy)
+fx_eq "run 2: the saved model was loaded" true "$(fx_stat "$MNT" learn.model_loaded)"
+USED=$(fx_stat "$MNT" learn.used)
+ACC=$(fx_stat "$MNT" learn.accuracy)
 fx_ok "run 2: learned prefetches were used (used = $USED)" test "$USED" -gt 0
 fx_ok "run 2: learned prefetch accuracy >= 0.5 (accuracy = $ACC)" \
 	python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= 0.5 else 1)' "$ACC"
@@ -276,7 +269,7 @@ fx_diag "brain show of a garbage model"
 fx_mount "$BUCKET" "$MNT" "$LEARN_OPTS" "$CACHE" || fx_finish
 fx_ok "run 4: a mount with a garbage model comes up and reads right" read_workload "$OUT/4"
 fx_ok "run 4: every file reads back byte-identical" same_as_bucket "$OUT/4"
-fx_eq "run 4: no model was loaded" false "$(stat_of "$MNT" learn.model_loaded)"
+fx_eq "run 4: no model was loaded" false "$(fx_stat "$MNT" learn.model_loaded)"
 fx_match "run 4: the log warns that the saved model cannot be used, naming it" \
 	"$(cat "$FX_LAST_LOG")" "saved model in $STORE cannot be used"
 fx_umount "$MNT"

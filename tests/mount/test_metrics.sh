@@ -444,13 +444,6 @@ sys.exit(a != b)' "$p.before" "$p.json"; then
 	return 1
 }
 
-# stat_of FILE PATH: one value of a stats document, e.g. cache.hits.
-stat_of() {
-	python3 -c 'import json, sys
-v = json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."): v = v[k]
-print(v)' "$1" "$2"
-}
 
 prom_value() { python3 "$CHECK" value "$1" "$2"; }
 
@@ -481,10 +474,10 @@ for pair in cache.misses:rustfx_cache_misses_total cache.hits:rustfx_cache_hits_
 	cache.bytes_from_cache:rustfx_cache_bytes_from_cache_total \
 	requests.get.calls:'rustfx_backend_requests_total{op="get"}'; do
 	fx_eq "scrape 1: ${pair#*:} is the stats file's ${pair%%:*}" \
-		"$(stat_of "$FX_TMP/s1.json" "${pair%%:*}")" "$(prom_value "$FX_TMP/s1.prom" "${pair#*:}" 2>&1)"
+		"$(fx_stat "$FX_TMP/s1.json" "${pair%%:*}")" "$(prom_value "$FX_TMP/s1.prom" "${pair#*:}" 2>&1)"
 done
-fx_ok "reading a.bin missed the cache" test "$(stat_of "$FX_TMP/s1.json" cache.misses)" -gt 0
-fx_ok "and fetched its bytes" test "$(stat_of "$FX_TMP/s1.json" fetch.bytes_from_backend)" -ge $((3 * MB))
+fx_ok "reading a.bin missed the cache" test "$(fx_stat "$FX_TMP/s1.json" cache.misses)" -gt 0
+fx_ok "and fetched its bytes" test "$(fx_stat "$FX_TMP/s1.json" fetch.bytes_from_backend)" -ge $((3 * MB))
 
 fx_same_file "b.bin reads back through the mount" "$FX_TMP/b.bin" "$MNT/b.bin"
 fx_ok "stats and scrape of one moment (2)" snapshot "$MNT" "$PORT" "$FX_TMP/s2"
@@ -524,12 +517,12 @@ fx_same_file "a.bin reads back after the remount" "$FX_TMP/a.bin" "$MNT/a.bin"
 fx_ok "stats and scrape of one moment (3)" snapshot "$MNT" "$PORT" "$FX_TMP/s3"
 fx_ok "scrape 3: every line is valid" python3 "$CHECK" check "$FX_TMP/s3.prom"
 fx_ok "scrape 3 has every number of the stats file" python3 "$CHECK" match "$FX_TMP/s3.json" "$FX_TMP/s3.prom"
-HITS=$(stat_of "$FX_TMP/s3.json" cache.hits)
+HITS=$(fx_stat "$FX_TMP/s3.json" cache.hits)
 fx_ok "the remount read a.bin from the cache ($HITS hits)" test "$HITS" -gt 0
 fx_eq "rustfx_cache_hits_total is the stats file's cache.hits" "$HITS" \
 	"$(prom_value "$FX_TMP/s3.prom" rustfx_cache_hits_total 2>&1)"
 fx_eq "rustfx_cache_bytes_from_cache_total is the stats file's" \
-	"$(stat_of "$FX_TMP/s3.json" cache.bytes_from_cache)" \
+	"$(fx_stat "$FX_TMP/s3.json" cache.bytes_from_cache)" \
 	"$(prom_value "$FX_TMP/s3.prom" rustfx_cache_bytes_from_cache_total 2>&1)"
 fx_ok "unmount again" fx_umount "$MNT" "$PID2"
 fx_eq "nothing listens on $PORT after the second unmount" "" "$(listening "$PORT")"

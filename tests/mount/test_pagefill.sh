@@ -65,6 +65,8 @@ fx_ok "200 more 4 KiB reads of block 0 are served by the page cache ($block0 rea
 	test "${block0:-999}" -le 5
 fx_eq "a read of block 2, never filled, reaches the daemon" 1 "$block2"
 fx_eq "every 4 KiB read returned the file's bytes" "bad 0" "$(tail -n 1 <<<"$out")"
+fx_ok "the stats count the filled bytes (at least block 0's 1 MiB)" \
+	test "$(fx_stat "$MNT" cache.bytes_to_page_cache)" -ge $((1 << 20))
 
 # A write after the fill: the filled pages must not hide it, in a new open
 # or after a remount.
