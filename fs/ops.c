@@ -2641,6 +2641,10 @@ int fx_fs_new(struct fx_backend *b, const struct fx_fs_options *opt,
 		goto fail;
 	if ((ret = fx_cache_open(b, cache_dir, copt, &fs->cache, d)) < 0)
 		goto fail;
+	/* prefetch=off turns read-ahead off: ours, and the wider kernel window
+	 * we would set (the kernel keeps its own small default). */
+	if (copt->prefetch == FX_PREFETCH_OFF && !opt->kernel_readahead_given)
+		fs->opt.kernel_readahead = 0;
 	if (fs->cache->learn && copt->prefetch == FX_PREFETCH_SNN && opt->stat_ttl > 0) {
 		if ((ret = fx_headahead_new(b, opt->stat_ttl, &fs->ha)) < 0) {
 			fx_diag_set(d, ret, NULL, "cannot set up the filesystem (%s)", fx_strerror(ret));

@@ -213,6 +213,7 @@ int fx_options_resolve(const struct fx_config *cfg, struct fx_fs_options *out, s
 				 ? o.negative_timeout
 				 : fx_config_float(cfg, "mount.negative_ttl");
 	o.kernel_readahead = fx_config_size(cfg, "mount.kernel_readahead");
+	o.kernel_readahead_given = fx_config_source(cfg, "mount.kernel_readahead") != FX_SRC_DEFAULT;
 	o.concurrency = (unsigned)fx_config_int(cfg, "io.concurrency");
 	o.stats = fx_config_bool(cfg, "mount.stats");
 	{

@@ -28,6 +28,7 @@ struct fx_fs_options {
 	double attr_timeout, entry_timeout, negative_timeout; /* the kernel's caches */
 	double stat_ttl, dir_ttl, negative_ttl; /* rustfx's own caches */
 	uint64_t kernel_readahead; /* bytes; 0 keeps the kernel's default */
+	bool kernel_readahead_given; /* not the default (which prefetch=off drops) */
 	unsigned concurrency;      /* [io] concurrency: parallel backend requests */
 	bool stats;                /* serve the control directory */
 	bool dir_meta_head;        /* HEAD every listed object for its metadata (s3fs) */

@@ -383,4 +383,22 @@ fx_ok "memory_limit=1M: what they read is right" \
 rm -f "$FX_TMP"/dd?
 fx_umount "$MNT"
 
+# ----------------------------------------- the kernel's readahead window
+
+# ra_kb OPTS: the read_ahead_kb of a mount with OPTS, once it has served a
+# request (the window is set after INIT).
+ra_kb() {
+	fx_mount "$BUCKET" "$MNT" "$BASE_OPTS${1:+,$1}" "$CACHE" || return
+	ls "$MNT" >/dev/null
+	cat "/sys/class/bdi/$(mountpoint -d "$MNT")/read_ahead_kb" 2>&1
+	fx_umount "$MNT"
+}
+if [ "$(id -u)" -eq 0 ]; then
+	fx_eq "the kernel reads 8M ahead by default" 8192 "$(ra_kb)"
+	fx_eq "prefetch=off leaves the kernel its own 128K" 128 "$(ra_kb prefetch=off)"
+	fx_eq "unless kernel_readahead is given" 1024 "$(ra_kb prefetch=off,kernel_readahead=1M)"
+else
+	fx_skip "the kernel's readahead window" "setting it needs root"
+fi
+
 fx_finish
