@@ -26,14 +26,14 @@ struct fx_fs_options {
 	gid_t gid;
 	mode_t umask;
 	double attr_timeout, entry_timeout, negative_timeout; /* the kernel's caches */
-	double stat_ttl, dir_ttl, negative_ttl; /* rustfx's own caches */
-	uint64_t kernel_readahead; /* bytes; 0 keeps the kernel's default */
+	double stat_ttl, dir_ttl, negative_ttl;		      /* rustfx's own caches */
+	uint64_t kernel_readahead;   /* bytes; 0 keeps the kernel's default */
 	bool kernel_readahead_given; /* not the default (which prefetch=off drops) */
-	unsigned concurrency;      /* [io] concurrency: parallel backend requests */
-	bool stats;                /* serve the control directory */
-	bool dir_meta_head;        /* HEAD every listed object for its metadata (s3fs) */
-	char control_dir[256];     /* its name below the root */
-	char metrics[64];          /* [HOST:]PORT serving Prometheus metrics; "" for none */
+	unsigned concurrency;	     /* [io] concurrency: parallel backend requests */
+	bool stats;		     /* serve the control directory */
+	bool dir_meta_head;	     /* HEAD every listed object for its metadata (s3fs) */
+	char control_dir[256];	     /* its name below the root */
+	char metrics[64];	     /* [HOST:]PORT serving Prometheus metrics; "" for none */
 };
 
 /**
