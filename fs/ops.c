@@ -232,14 +232,48 @@ static void fx_remember(struct fx_fs *fs, const char *key, const char *etag, uin
 		fx_store_attrs_put(fs->cache->store, &rec, 1);
 }
 
-/* What the backend holds for @key: an object, a directory (marker or common
- * prefix), or -ENOENT. Fills @st and @meta. */
+/* The directory @key as the backend holds it: a common prefix, its marker
+ * (the first key below it, if present) holding its metadata. -ENOENT when
+ * no key has it as a prefix. One request answers for most. */
+static int fx_probe_dir(struct fx_fs *fs, const char *key, struct stat *st,
+			struct fx_object_info *info)
+{
+	char marker[FX_KEY_BUF];
+	const char *first;
+	int ret;
+
+	fx_ns_dir_marker(key, marker, sizeof(marker));
+	first = marker;
+	ret = fx_backend_list(fs->backend, marker, NULL, NULL, 1, fx_found, &first, NULL);
+	if (ret < 0)
+		return ret;
+	if (ret == 0)
+		return -ENOENT;
+	if (strcmp(first, "marker") == 0) {
+		ret = fx_backend_head(fs->backend, marker, info);
+		if (ret == 0) {
+			fx_ns_stat(st, &info->meta, true, 0, info->mtime_ns, &fs->defaults);
+			return 0;
+		}
+		if (ret != -ENOENT)
+			return ret;
+	}
+	fx_ns_stat(st, NULL, true, 0, 0, &fs->defaults);
+	return 0;
+}
+
+/*
+ * What the backend holds for @key: an object, a directory (marker or common
+ * prefix), or -ENOENT. Fills @st and @meta. Where both exist, a listing shows
+ * the directory (README "Hostile names"); an inode already known as a
+ * directory (@dir_first) is probed as one first, so it stays one. A name
+ * seen nowhere else is HEADed first: files are looked up far more often.
+ */
 static int fx_probe(struct fx_fs *fs, const char *key, struct stat *st, struct fx_meta *meta,
-		    char *etag)
+		    char *etag, bool dir_first)
 {
 	struct fx_object_info info = { 0 };
-	char marker[FX_KEY_BUF];
-	int ret;
+	int ret = -ENOENT;
 
 	if (etag)
 		etag[0] = '\0';
@@ -247,6 +281,8 @@ static int fx_probe(struct fx_fs *fs, const char *key, struct stat *st, struct f
 		fx_ns_stat(st, NULL, true, 0, 0, &fs->defaults);
 		return 0;
 	}
+	if (dir_first && (ret = fx_probe_dir(fs, key, st, &info)) != -ENOENT)
+		goto found;
 	/* A file the learning cache predicted may have been HEADed already. */
 	if (fx_headahead_take(fs->ha, key, atomic_load(&fs->gen), &info) == 0)
 		ret = 0;
@@ -259,37 +295,17 @@ static int fx_probe(struct fx_fs *fs, const char *key, struct stat *st, struct f
 			snprintf(etag, FX_ETAG_MAX, "%s", info.etag);
 		goto found;
 	}
-	if (ret != -ENOENT)
-		return ret;
-	/* A directory exists while any key has it as a prefix; its marker, the
-	 * first such key if present, holds its metadata. One request answers
-	 * for an absent name or a directory without a marker. */
-	fx_ns_dir_marker(key, marker, sizeof(marker));
-	const char *first = marker;
-
-	ret = fx_backend_list(fs->backend, marker, NULL, NULL, 1, fx_found, &first, NULL);
-	if (ret < 0)
-		return ret;
-	if (ret == 0)
-		return -ENOENT;
-	if (strcmp(first, "marker") == 0) {
-		ret = fx_backend_head(fs->backend, marker, &info);
-		if (ret == 0) {
-			fx_ns_stat(st, &info.meta, true, 0, info.mtime_ns, &fs->defaults);
-			goto found;
-		}
-		if (ret != -ENOENT)
-			return ret;
-	}
-	fx_ns_stat(st, NULL, true, 0, 0, &fs->defaults);
-	return 0;
+	if (ret == -ENOENT && !dir_first)
+		ret = fx_probe_dir(fs, key, st, &info);
 found:
-	fx_meta_clear(meta);
-	*meta = info.meta; /* take ownership */
-	info.meta.n = 0;
-	info.meta.kv = NULL;
+	if (ret == 0) {
+		fx_meta_clear(meta);
+		*meta = info.meta; /* take ownership */
+		info.meta.n = 0;
+		info.meta.kv = NULL;
+	}
 	fx_object_info_clear(&info);
-	return 0;
+	return ret;
 }
 
 /* An inode whose local state is the truth until it is published or closed:
@@ -419,7 +435,7 @@ static int fx_refresh(struct fx_fs *fs, struct fx_inode *in, unsigned how)
 		return 0;
 	if ((ret = fx_key(fs, in, key)) < 0)
 		return ret;
-	ret = fx_probe(fs, key, &st, &meta, etag);
+	ret = fx_probe(fs, key, &st, &meta, etag, S_ISDIR(in->st.st_mode));
 	pthread_mutex_lock(&in->lock);
 	if (ret == 0 && (st.st_mode & S_IFMT) != (in->st.st_mode & S_IFMT)) {
 		/* Replaced by another type, or listed as a file while it is a
@@ -735,7 +751,7 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 	struct fx_meta meta = { 0 };
 	char key[FX_KEY_BUF], etag[FX_ETAG_MAX];
 	struct stat st;
-	bool known, conflict;
+	bool known, conflict, was_dir = false;
 	uint64_t gen = atomic_load(&fs->gen);
 	int ret;
 
@@ -752,12 +768,13 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 	if (in) {
 		pthread_mutex_lock(&in->lock);
 		known = fx_staged(in) || !in->remote || fx_now() < in->attr_expiry;
+		was_dir = S_ISDIR(in->st.st_mode);
 		pthread_mutex_unlock(&in->lock);
 		if (known)
 			goto reply;
 		fx_itable_put(fs->inodes, in);
 	}
-	ret = fx_probe(fs, key, &st, &meta, etag);
+	ret = fx_probe(fs, key, &st, &meta, etag, was_dir);
 	if (ret == -ENOENT)
 		fx_negative_put(fs, parent_ino, name, gen);
 	if (ret < 0)
@@ -1659,10 +1676,10 @@ static int do_rename(struct fx_fs *fs, fuse_ino_t oldp, const char *oldname, fus
 		sst = in->st;
 		remote = in->remote;
 		pthread_mutex_unlock(&in->lock);
-	} else if ((ret = fx_probe(fs, src, &sst, &meta, NULL)) < 0) {
+	} else if ((ret = fx_probe(fs, src, &sst, &meta, NULL, false)) < 0) {
 		goto out;
 	}
-	dret = fx_probe(fs, dst, &dst_st, &meta, NULL);
+	dret = fx_probe(fs, dst, &dst_st, &meta, NULL, false);
 	if (dret < 0 && dret != -ENOENT) {
 		ret = dret;
 		goto out;

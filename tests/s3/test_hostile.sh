@@ -164,15 +164,12 @@ fx_ok "the marker with a body is a directory" test -d "$M/mk"
 fx_eq "... and lists nothing" "" "$(ls -A "$M/mk" 2>&1)"
 fx_not "... and cat of it fails" cat "$M/mk"
 
-# "same": an object and a prefix of the same name.
-same_type=$(stat -c %F "$M/same" 2>&1)
-fx_log "'same' (object + prefix same/) shows as: $same_type"
-if [ "$same_type" = "directory" ]; then
-	fx_eq "... the directory wins and lists same/inner" "inner" "$(ls -A "$M/same" 2>&1)"
-	fx_eq "... and its inner object reads" "body of same_d" "$(cat "$M/same/inner" 2>&1)"
-else
-	fx_eq "... the file wins and reads the object" "body of same_f" "$(cat "$M/same" 2>&1)"
-fi
+# "same": an object and a prefix of the same name. The root was listed
+# above, and a listing shows the directory.
+fx_eq "'same' (object + prefix same/) is the directory the listing showed" directory \
+	"$(stat -c %F "$M/same" 2>&1)"
+fx_eq "... it lists same/inner" "inner" "$(ls -A "$M/same" 2>&1)"
+fx_eq "... and its inner object reads" "body of same_d" "$(cat "$M/same/inner" 2>&1)"
 
 # The long key: hidden one level down (a 250-byte segment is a fine name,
 # but the walk ends in a 250-byte directory whose keys exceed 1,024 bytes).
@@ -221,6 +218,17 @@ fx_same_text "nothing appeared beside the cache directory" "$before_cache" \
 fx_same_text "nothing appeared beside the mount point" "$before_mnt" "$(tree "$FX_TMP/mnt" | grep -v '^s3[/	]')"
 fx_eq "nothing was created under the cache directory's parent by '..' names" "" \
 	"$(find "$FX_TMP" -maxdepth 1 -name escaped 2>&1)"
+
+# Once its attributes expire, 'same' is asked again: it must stay the
+# directory (it used to turn into the object, then into ENOENT).
+fx_mount "$S3_BUCKET" "$M" "attr_timeout=1" "$CACHE" || fx_finish
+ls "$M" >/dev/null
+sleep 2.5
+fx_eq "after its attributes expired, 'same' is still the directory" directory \
+	"$(stat -c %F "$M/same" 2>&1)"
+sleep 2.5
+fx_eq "... and still lists same/inner" "inner" "$(ls -A "$M/same" 2>&1)"
+fx_umount "$M"
 
 # ================================================================ file://
 
