@@ -419,7 +419,7 @@ static int fx_refresh(struct fx_fs *fs, struct fx_inode *in, unsigned how)
 	char key[FX_KEY_BUF], etag[FX_ETAG_MAX];
 	struct fx_meta meta = { 0 };
 	struct stat st;
-	bool skip, changed, lazy, shown;
+	bool skip, changed, lazy, shown, dir;
 	bool now = how & FX_REFRESH_NOW;
 	int ret;
 
@@ -430,12 +430,13 @@ static int fx_refresh(struct fx_fs *fs, struct fx_inode *in, unsigned how)
 	pthread_mutex_lock(&in->lock);
 	lazy = in->meta_lazy && (how & FX_REFRESH_META);
 	skip = fx_staged(in) || !in->remote || (!now && !lazy && fx_now() < in->attr_expiry);
+	dir = S_ISDIR(in->st.st_mode);
 	pthread_mutex_unlock(&in->lock);
 	if (skip)
 		return 0;
 	if ((ret = fx_key(fs, in, key)) < 0)
 		return ret;
-	ret = fx_probe(fs, key, &st, &meta, etag, S_ISDIR(in->st.st_mode));
+	ret = fx_probe(fs, key, &st, &meta, etag, dir);
 	pthread_mutex_lock(&in->lock);
 	if (ret == 0 && (st.st_mode & S_IFMT) != (in->st.st_mode & S_IFMT)) {
 		/* Replaced by another type, or listed as a file while it is a
