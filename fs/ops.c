@@ -1774,6 +1774,19 @@ static void fx_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, con
 	fuse_reply_err(req, ENOTSUP); /* objects have one name each */
 }
 
+/* FIFOs, sockets and device files: an object holds none of them. Regular
+ * files come through create(), which the kernel prefers to mknod(). */
+static void fx_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			dev_t rdev)
+{
+	(void)parent;
+	(void)name;
+	(void)mode;
+	(void)rdev;
+	fx_fs_of(req);
+	fuse_reply_err(req, ENOTSUP);
+}
+
 /* ------------------------------------------------------------ symlinks */
 
 static int do_symlink(struct fx_fs *fs, fuse_req_t req, const char *target, fuse_ino_t parent_ino,
@@ -2605,6 +2618,7 @@ static const struct fuse_lowlevel_ops fx_ops = {
 	.symlink = fx_op_symlink,
 	.rename = fx_op_rename,
 	.link = fx_op_link,
+	.mknod = fx_op_mknod,
 	.open = fx_op_open,
 	.read = fx_op_read,
 	.write = fx_op_write,

@@ -451,6 +451,13 @@ else
 fi
 fx_ok "failed hard link left no entry" test ! -e "$M/hardlink"
 rm -f "$M/hardlink" # so the whole-tree views below report only their own faults
+fx_run mkfifo "$M/fifo"
+if [ "$FX_RC" -ne 0 ] && printf '%s' "$FX_ERR" | grep -q 'Operation not supported'; then
+	fx_pass "mkfifo fails with 'Operation not supported'"
+else
+	fx_fail "mkfifo fails with 'Operation not supported'" "$(fx_ctx)"
+fi
+fx_ok "failed mkfifo left no entry" test ! -e "$M/fifo"
 
 # --------------------------------------------------- what reaches the bucket
 
