@@ -2188,8 +2188,10 @@ static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	/* A small read from the cache (random access: sequential reads come
 	 * in readahead-sized requests): the kernel gets the rest of its block.
-	 * Decided before the reply, after which a release may free @f. */
-	fill = n > 0 && fd < 0 && size <= FX_PAGEFILL_READ && !f->direct && fs->pagefill;
+	 * Not for O_DIRECT readers, who bypass the page cache. Decided before
+	 * the reply, after which a release may free @f. */
+	fill = n > 0 && fd < 0 && size <= FX_PAGEFILL_READ && !f->direct &&
+	       !(f->flags & O_DIRECT) && fs->pagefill;
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else

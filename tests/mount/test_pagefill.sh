@@ -68,6 +68,20 @@ fx_eq "every 4 KiB read returned the file's bytes" "bad 0" "$(tail -n 1 <<<"$out
 fx_ok "the stats count the filled bytes (at least block 0's 1 MiB)" \
 	test "$(fx_stat "$MNT" cache.bytes_to_page_cache)" -ge $((1 << 20))
 
+# An O_DIRECT reader bypasses the page cache: a fill would be wasted work.
+filled=$(fx_stat "$MNT" cache.bytes_to_page_cache)
+fx_ok "O_DIRECT 4 KiB reads of block 3 return the file's bytes" python3 -c '
+import mmap, os, sys
+want = open(sys.argv[2], "rb").read()
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)  # page-aligned, as O_DIRECT wants
+for off in range(3 << 20, (3 << 20) + (64 << 10), 8192):
+    if os.preadv(fd, [buf], off) != 4096 or buf[:] != want[off:off + 4096]:
+        sys.exit(1)
+' "$MNT/data" "$BUCKET/data"
+sleep 1
+fx_eq "... and fill nothing into the page cache" "$filled" "$(fx_stat "$MNT" cache.bytes_to_page_cache)"
+
 # A write after the fill: the filled pages must not hide it, in a new open
 # or after a remount.
 cp "$BUCKET/data" "$FX_TMP/expect"
