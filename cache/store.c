@@ -644,6 +644,18 @@ static void fx_empty_dir(const char *path, bool rmdirs)
 	closedir(dir);
 }
 
+/* Older versions wrote blocks into @dir/tmp and renamed them into place; a
+ * killed one left half-written files there. Blocks are now written in place
+ * (fx_write_file): the directory goes. */
+static void fx_drop_legacy_tmp(const char *dir)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	fx_empty_dir(path, true);
+	rmdir(path);
+}
+
 static int fx_lock_dir(const char *dir, int *fd_out, struct fx_diag *d)
 {
 	char path[PATH_MAX];
@@ -1031,15 +1043,14 @@ static int fx_store_open_mode(const struct fx_store_opts *o, bool tool, struct f
 		memcpy(s->key, o->key, FX_STORE_KEY_LEN);
 		s->sealed = true;
 	}
-	snprintf(path, sizeof(path), "%s/tmp", s->dir);
-	if ((ret = fx_mkdirs(path, 0700)) < 0) {
+	if ((ret = fx_mkdirs(s->dir, 0700)) < 0) {
 		fx_diag_set(d, ret, "check cache_dir and its permissions",
 			    "cannot create the cache directory %s (%s)", s->dir, fx_strerror(ret));
 		goto fail;
 	}
 	if ((ret = fx_lock_dir(s->dir, &s->lock_fd, d)) < 0)
 		goto fail;
-	fx_empty_dir(path, true); /* half-written blocks of older versions, which wrote there */
+	fx_drop_legacy_tmp(s->dir);
 	for (int attempt = 0;; attempt++) {
 		ret = fx_env_open(s);
 		if (ret == 0)
@@ -1197,7 +1208,6 @@ bool fx_store_has(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN])
 	return has;
 }
 
-/* Drop @id after a failed check (s->lock not held). */
 /* The ids of blocks being written (s->lock held). */
 static ssize_t fx_writing_find(const struct fx_store *s, const uint8_t *id)
 {
@@ -1230,6 +1240,7 @@ static void fx_writing_del(struct fx_store *s, const uint8_t *id)
 		memcpy(s->writing[i], s->writing[--s->nwriting], FX_BLOCK_ID_LEN);
 }
 
+/* Drop @id after a failed check (s->lock not held). */
 static void fx_drop_corrupt(struct fx_store *s, const uint8_t *id, int err)
 {
 	char hex[2 * FX_BLOCK_ID_LEN + 1];
@@ -1858,8 +1869,7 @@ int fx_store_clear(const char *dir, struct fx_diag *d)
 		return ret;
 	snprintf(path, sizeof(path), "%s/blocks", dir);
 	fx_empty_dir(path, true);
-	snprintf(path, sizeof(path), "%s/tmp", dir);
-	fx_empty_dir(path, true);
+	fx_drop_legacy_tmp(dir);
 	snprintf(path, sizeof(path), "%s/index.mdb", dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/index.mdb-lock", dir);

@@ -23,8 +23,9 @@
  *                     then the chunks; sealed chunks are XChaCha20-Poly1305
  *                     with the header and chunk number as associated data.
  *   <dir>/lock        flock'd while a daemon or `rustfx cache` uses the store.
- * Files are written to <dir>/tmp and renamed into place, so a killed writer
- * never leaves a partial block under a block's name.
+ * Block files are written in place; one counts only once its index entry
+ * exists, made after the file is whole, so a killed writer's partial file has
+ * none and is checked at the next open: adopted if whole, else removed.
  *
  * Threading: every function is thread-safe. One mutex guards the in-memory
  * table, the policy and the counters; file I/O happens outside it. Index
@@ -119,8 +120,9 @@ bool fx_store_has(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN]);
  */
 ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uint32_t off, void *buf,
 		      size_t len);
-/** fx_store_read() for the store's own helpers (filling the kernel's page
- * cache): not a hit or a miss, and no use for the eviction policy. */
+/** fx_store_read() for filling the kernel's page cache (fs/pagefill.h): not
+ * a hit or a miss and no use for the eviction policy; its bytes are counted
+ * as peek_bytes. */
 ssize_t fx_store_peek(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uint32_t off, void *buf,
 		      size_t len);
 

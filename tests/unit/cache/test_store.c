@@ -575,6 +575,8 @@ Test(store, repair_at_open, .timeout = 30)
 	mkdir(sub, 0700);
 	snprintf(junk, sizeof(junk), "%s/blocks/ab/junk", dir);
 	ct_write_file(junk, "not a block", 11);
+	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+	mkdir(tmp, 0700); /* as older versions left it */
 	snprintf(tmp, sizeof(tmp), "%s/tmp/123.4", dir);
 	ct_write_file(tmp, "half a block", 12);
 
@@ -589,6 +591,8 @@ Test(store, repair_at_open, .timeout = 30)
 	expect_block(s, 3, 10000, 21);
 	cr_assert_eq(access(junk, F_OK), -1, "the junk file in blocks/ab is removed");
 	cr_assert_eq(access(tmp, F_OK), -1, "the leftover in tmp/ is removed");
+	*strrchr(tmp, '/') = '\0';
+	cr_assert_eq(access(tmp, F_OK), -1, "and tmp/ itself: blocks are written in place");
 	fx_store_close(s);
 
 	s = open_store(dir, 1 << 20, BLOCK, NULL);
