@@ -2432,9 +2432,12 @@ static void fx_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, siz
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	/* Only user.* is stored; ENOTSUP for the rest (security.selinux,
+	 * system.posix_acl_*) lets ls -l remember the mount cannot have them
+	 * instead of asking again for every file. */
 	if (!fx_xattr_user(name) || (ret = fx_refresh(fs, in, FX_REFRESH_META)) < 0) {
 		fx_itable_put(fs->inodes, in);
-		fuse_reply_err(req, ret < 0 ? -ret : ENODATA);
+		fuse_reply_err(req, ret < 0 ? -ret : ENOTSUP);
 		return;
 	}
 	pthread_mutex_lock(&in->lock);
