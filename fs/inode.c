@@ -388,6 +388,17 @@ bool fx_itable_detached(struct fx_itable *t, struct fx_inode *in)
 	return detached;
 }
 
+struct fx_inode *fx_itable_parent(struct fx_itable *t, struct fx_inode *in)
+{
+	struct fx_inode *parent;
+
+	pthread_mutex_lock(&t->lock);
+	if ((parent = in->parent))
+		parent->refs++;
+	pthread_mutex_unlock(&t->lock);
+	return parent;
+}
+
 size_t fx_itable_count(struct fx_itable *t)
 {
 	size_t n;

@@ -45,6 +45,7 @@ struct fx_inode {
 	double attr_expiry;      /* monotonic seconds; attrs re-read from the backend after */
 	bool remote;             /* an object (or marker) exists for it in the backend */
 	bool meta_lazy;          /* attrs from a listing: user metadata not fetched yet */
+	double listed_at;        /* monotonic seconds: a directory's last listing */
 	int stage_fd;            /* local staging copy, or -1 */
 	char *stage_path;
 	uint64_t dirty_seq;      /* bumped by every change to staged data or metadata */
@@ -102,6 +103,8 @@ int fx_itable_move(struct fx_itable *t, struct fx_inode *in, struct fx_inode *pa
 void fx_itable_detach(struct fx_itable *t, struct fx_inode *in);
 /** True once @in was unlinked (its own name removed; not its ancestors'). */
 bool fx_itable_detached(struct fx_itable *t, struct fx_inode *in);
+/** @in's parent with a reference taken; NULL for the root and detached inodes. */
+struct fx_inode *fx_itable_parent(struct fx_itable *t, struct fx_inode *in);
 /** Number of live inodes (for tests and stats). */
 size_t fx_itable_count(struct fx_itable *t);
 

@@ -44,6 +44,8 @@
 #define FX_KEY_BUF (FX_KEY_MAX + 2)
 #define FX_PAGEFILL_READ (64u << 10) /* reads up to this size fill their block */
 #define FX_LISTINGS 64 /* directory listings kept for dir_ttl */
+#define FX_WALKED 256  /* directories listed ahead by a walk, kept for dir_ttl */
+#define FX_WALKED_ENTRIES 8192 /* ... holding at most this many entries in all */
 #define FX_NEGATIVES 1024 /* names known absent, kept for negative_ttl */
 #define FX_XATTR_META "xattr" /* metadata holding user xattrs as JSON, as s3fs */
 /* All user xattrs of a file share one metadata value (S3 caps user metadata
@@ -66,6 +68,14 @@ struct fx_fs {
 		double expiry;
 		struct fx_dir *dir; /* holds a reference */
 	} listings[FX_LISTINGS];
+	/* Directories below one being walked, listed with it (fx_walk). */
+	struct fx_walked {
+		char *prefix; /* "a/b/" */
+		uint64_t gen;
+		double expiry;
+		struct fx_dir *dir; /* as listed: not yet sorted nor HEADed */
+	} walked[FX_WALKED];   /* listings_lock */
+	size_t walked_entries; /* listings_lock */
 	atomic_uint_fast64_t gen;
 	/* Names a lookup found absent: (parent, name) hash, generation, expiry. */
 	struct fx_negative {
@@ -1063,6 +1073,204 @@ static int fx_dir_collect(void *arg, const struct fx_list_entry *le)
 	return 0;
 }
 
+/* ------------------------------------------------------------ walks */
+
+/*
+ * A walk (find, ls -R, du, cp -r, grep -r) lists a directory, then each of
+ * its subdirectories, one round trip after another. When a directory whose
+ * parent's listing is cached is opened, its whole subtree is asked for in
+ * one page without a delimiter instead. If the page holds all of it, every
+ * directory below is answered from it with no request of its own, and a
+ * subdirectory without a marker key needs no HEAD. A subtree larger than a
+ * page costs that one request more than a plain listing; the directories the
+ * page holds whole are kept all the same.
+ */
+#define FX_WALK_DEPTH 64
+#define FX_WALK_KEYS 1000 /* one page: S3's largest */
+
+struct fx_walk_dir {
+	char *prefix;   /* "a/b/" */
+	struct fx_dir *d;
+	char *last_sub; /* prefix of the last subdirectory entered in d */
+};
+
+struct fx_walk {
+	struct fx_fs *fs;
+	uint64_t gen;
+	struct fx_walk_dir stack[FX_WALK_DEPTH]; /* the key's ancestors, outermost first */
+	int depth;
+	struct fx_dir *top; /* the walked directory, when the page held all of it */
+};
+
+/* Keep @d (listed under @gen) for a later opendir of @prefix. Takes both. */
+static void fx_walked_put(struct fx_fs *fs, char *prefix, struct fx_dir *d, uint64_t gen)
+{
+	struct fx_walked *slot = NULL;
+	double now = fx_now();
+
+	pthread_mutex_lock(&fs->listings_lock);
+	for (int i = 0; i < FX_WALKED; i++) { /* drop what is stale */
+		struct fx_walked *w = &fs->walked[i];
+
+		if (w->dir && (now >= w->expiry || w->gen != atomic_load(&fs->gen) ||
+			       strcmp(w->prefix, prefix) == 0)) {
+			fs->walked_entries -= w->dir->n;
+			fx_dir_free(w->dir);
+			free(w->prefix);
+			*w = (struct fx_walked){ 0 };
+		}
+		if (!w->dir && !slot)
+			slot = w;
+	}
+	if (slot && gen == atomic_load(&fs->gen) &&
+	    fs->walked_entries + d->n <= FX_WALKED_ENTRIES) {
+		*slot = (struct fx_walked){ .prefix = prefix, .gen = gen,
+					    .expiry = now + fs->opt.dir_ttl, .dir = d };
+		fs->walked_entries += d->n;
+		prefix = NULL;
+		d = NULL;
+	}
+	pthread_mutex_unlock(&fs->listings_lock);
+	free(prefix);
+	fx_dir_free(d);
+}
+
+/* The listing of @prefix a walk fetched, taken out, or NULL. */
+static struct fx_dir *fx_walked_take(struct fx_fs *fs, const char *prefix)
+{
+	struct fx_dir *d = NULL;
+	double now = fx_now();
+
+	pthread_mutex_lock(&fs->listings_lock);
+	for (int i = 0; i < FX_WALKED; i++) {
+		struct fx_walked *w = &fs->walked[i];
+
+		if (w->dir && strcmp(w->prefix, prefix) == 0) {
+			fs->walked_entries -= w->dir->n;
+			if (now < w->expiry && w->gen == atomic_load(&fs->gen))
+				d = w->dir;
+			else
+				fx_dir_free(w->dir);
+			free(w->prefix);
+			*w = (struct fx_walked){ 0 };
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->listings_lock);
+	return d;
+}
+
+/* Enter directory @prefix (taken) below the current one. */
+static int fx_walk_push(struct fx_walk *w, char *prefix)
+{
+	struct fx_walk_dir *wd = &w->stack[w->depth];
+
+	*wd = (struct fx_walk_dir){ .prefix = prefix, .d = calloc(1, sizeof(*wd->d)) };
+	if (!wd->d) {
+		free(prefix);
+		return -ENOMEM;
+	}
+	atomic_init(&wd->d->refs, 1);
+	wd->d->fs = w->fs;
+	wd->d->prefix = prefix;
+	w->depth++;
+	return 0;
+}
+
+/* Leave the innermost directory; keep its listing if @whole. */
+static void fx_walk_pop(struct fx_walk *w, bool whole)
+{
+	struct fx_walk_dir *wd = &w->stack[--w->depth];
+
+	wd->d->prefix = NULL;
+	free(wd->last_sub);
+	if (!whole) {
+		fx_dir_free(wd->d);
+		free(wd->prefix);
+	} else if (w->depth == 0) {
+		w->top = wd->d;
+		free(wd->prefix);
+	} else {
+		fx_walked_put(w->fs, wd->prefix, wd->d, w->gen);
+	}
+}
+
+/* Listing callback: file @le's key in the directories it lies below. */
+static int fx_walk_collect(void *arg, const struct fx_list_entry *le)
+{
+	struct fx_walk *w = arg;
+	const char *key = le->key;
+	int ret;
+
+	/* Keys come sorted, so the keys below a prefix come together: one not
+	 * below it ends that directory. */
+	while (w->depth > 1 &&
+	       strncmp(key, w->stack[w->depth - 1].prefix, strlen(w->stack[w->depth - 1].prefix)))
+		fx_walk_pop(w, true);
+	for (;;) {
+		struct fx_walk_dir *wd = &w->stack[w->depth - 1];
+		const char *slash = strchr(key + strlen(wd->prefix), '/');
+		size_t sl, n = wd->d->n;
+		char *sub;
+
+		if (!slash)
+			return fx_dir_collect(wd->d, le);
+		sl = (size_t)(slash - key) + 1;
+		if (wd->last_sub && strlen(wd->last_sub) == sl && !strncmp(wd->last_sub, key, sl))
+			return 0; /* entered already, but too deep to follow */
+		if (!(sub = strndup(key, sl)))
+			return -ENOMEM;
+		ret = fx_dir_collect(wd->d, &(struct fx_list_entry){ .key = sub, .is_prefix = true });
+		/* A marker, if any, is the first key below its prefix. */
+		if (ret == 0 && wd->d->n > n)
+			wd->d->e[n].need_head = key[sl] == '\0';
+		free(wd->last_sub);
+		wd->last_sub = sub;
+		if (ret < 0)
+			return ret;
+		if (w->depth == FX_WALK_DEPTH)
+			return 0;
+		if (!(sub = strdup(sub)) || (ret = fx_walk_push(w, sub)) < 0)
+			return sub ? ret : -ENOMEM;
+	}
+}
+
+/* True when @in's parent was listed within dir_ttl: @in is being walked. */
+static bool fx_walking(struct fx_fs *fs, struct fx_inode *in)
+{
+	struct fx_inode *parent = fx_itable_parent(fs->inodes, in);
+	bool walking = false;
+
+	if (parent) {
+		pthread_mutex_lock(&parent->lock);
+		walking = parent->listed_at && fx_now() < parent->listed_at + fs->opt.dir_ttl;
+		pthread_mutex_unlock(&parent->lock);
+		fx_itable_put(fs->inodes, parent);
+	}
+	return walking;
+}
+
+/*
+ * One page of @prefix's subtree (see above): the listing of @prefix as
+ * fx_dir_collect makes it, or NULL when the page did not hold all of it (or
+ * on error: the caller lists as usual). Keeps the directories below.
+ */
+static struct fx_dir *fx_walk(struct fx_fs *fs, const char *prefix, uint64_t gen)
+{
+	struct fx_walk w = { .fs = fs, .gen = gen };
+	char *next = NULL, *p = strdup(prefix);
+	int ret;
+
+	if (!p || fx_walk_push(&w, p) < 0)
+		return NULL;
+	ret = fx_backend_list(fs->backend, prefix, NULL, NULL, FX_WALK_KEYS,
+			      fx_walk_collect, &w, &next);
+	while (w.depth > 0) /* the last key's ancestors: whole if no page follows */
+		fx_walk_pop(&w, ret >= 0 && !next);
+	free(next);
+	return w.top;
+}
+
 /*
  * Listings of stores like S3 carry no user metadata, and without it modes,
  * owners, mtimes and symlinks would show wrong (and a later chmod would store
@@ -1222,7 +1430,7 @@ static int do_opendir(struct fx_fs *fs, fuse_ino_t ino, struct fx_dir **out)
 {
 	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
 	char key[FX_KEY_BUF], prefix[FX_KEY_BUF];
-	struct fx_dir *d;
+	struct fx_dir *d, *walked;
 	uint64_t gen;
 	size_t w = 0;
 	int ret;
@@ -1242,15 +1450,27 @@ static int do_opendir(struct fx_fs *fs, fuse_ino_t ino, struct fx_dir **out)
 	}
 	atomic_init(&d->refs, 1);
 	fx_ns_dir_marker(key, prefix, sizeof(prefix));
-	d->prefix = prefix;
-	d->fs = fs;
-	ret = fx_backend_list_all(fs->backend, prefix, "/", fx_dir_collect, d);
-	d->prefix = NULL;
+	if ((walked = fx_walked_take(fs, prefix)) ||
+	    (key[0] && fs->opt.dir_ttl > 0 &&
+	     !(fx_backend_caps(fs->backend) & FX_CAP_LIST_META) && fx_walking(fs, in) &&
+	     (walked = fx_walk(fs, prefix, gen)))) {
+		fx_dir_free(d);
+		d = walked;
+		ret = 0;
+	} else {
+		d->prefix = prefix;
+		d->fs = fs;
+		ret = fx_backend_list_all(fs->backend, prefix, "/", fx_dir_collect, d);
+		d->prefix = NULL;
+	}
 	if (ret < 0) {
 		fx_itable_put(fs->inodes, in);
 		fx_dir_free(d);
 		return ret;
 	}
+	pthread_mutex_lock(&in->lock);
+	in->listed_at = fx_now();
+	pthread_mutex_unlock(&in->lock);
 	fx_dir_reuse_attrs(fs, in, d, prefix);
 	fx_itable_put(fs->inodes, in);
 	fx_dir_fetch_meta(fs, d, prefix);
@@ -2715,6 +2935,10 @@ void fx_fs_free(struct fx_fs *fs)
 		return;
 	for (int i = 0; i < FX_LISTINGS; i++)
 		fx_dir_free(fs->listings[i].dir);
+	for (int i = 0; i < FX_WALKED; i++) {
+		free(fs->walked[i].prefix);
+		fx_dir_free(fs->walked[i].dir);
+	}
 	fx_headahead_free(fs->ha); /* before the cache: its hook feeds it */
 	fx_cache_close(fs->cache);
 	fx_itable_free(fs->inodes);

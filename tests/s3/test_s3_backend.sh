@@ -621,6 +621,49 @@ fx_eq "... including the chmod made before it" "-rwxr-x--x" "$(stat -c %A "$M/ma
 [ "$modes1" != "$modes1c" ] || fx_fail "the chmod changed the listing" "it did not"
 fx_umount "$M"
 
+# -------------------------------------------- a walk: find, ls -R, du
+# A directory opened right after its parent was listed is being walked: its
+# whole subtree is asked for in one page, and the directories in it need no
+# request of their own (nor a HEAD when they have no marker).
+
+B=$FX_TMP/bk-walk
+for d in 0 1 2; do
+	for s in 0 1 2; do
+		put_many "$(fx_s3_key "$B")/walk/d$d/s$s/" 2 || fx_fail "PUT walk/d$d/s$s/" "failed"
+	done
+done
+fx_ok "PUT 1,005 objects under walk/big/: more than one list page" \
+	put_many "$(fx_s3_key "$B")/walk/big/" 1005
+M=$FX_TMP/mnt-walk
+mount_proxy "$B" "$M" "" "$FX_TMP/cache-walk1" || fx_finish
+fx_ok "mkdir + chmod 710 of walk/d1/s9 (a marker holding a mode)" \
+	bash -c "mkdir '$M/walk/d1/s9' && chmod 710 '$M/walk/d1/s9'"
+fx_umount "$M"
+mount_proxy "$B" "$M" "" "$FX_TMP/cache-walk2" || fx_finish
+proxy DELETE stats >/dev/null
+log_from=$(wc -l <"$FX_TMP/proxy.log")
+fx_run timeout 60 find "$M/walk"
+# 15 directories (walk, d0-d2, 9 + 1 below them, big) and 1,023 files
+fx_eq "find shows every file and directory of the tree" 1038 "$(printf '%s\n' "$FX_OUT" | wc -l)"
+lists=$(tail -n +$((log_from + 1)) "$FX_TMP/proxy.log" | grep -c '^fxproxy: GET [^ ]*list-type=2')
+heads=$(proxy_stat 'requests.get("HEAD", 0)')
+fx_log "find of the tree: $lists list pages, $heads HEADs"
+tail -n +$((log_from + 1)) "$FX_TMP/proxy.log" | sed "s|$(fx_s3_key "$B")|<prefix>|g; s/^/#   /"
+# The lookup of walk (one page), walk/ (one), one page for each of d0-d2,
+# and for big/ the page that could not hold it and its two plain pages; a
+# listing per directory would cost 17.
+fx_eq "... in one list page per small subtree (8 in all)" yes \
+	"$([ "$lists" -le 8 ] && echo yes || echo "no: $lists list pages")"
+# HEADs: the lookup of walk, the markers of d0-d2 and big (listed in walk/),
+# and s9's marker, whose key the page showed; none for the other s dirs.
+fx_eq "... HEADing only the markers there are (at most 6)" yes \
+	"$([ "$heads" -le 6 ] && echo yes || echo "no: $heads HEADs")"
+fx_eq "the mode of a marker found by the walk shows" "drwx--x---" "$(stat -c %A "$M/walk/d1/s9")"
+fx_eq "a listing of big/ from plain pages has all 1,005 objects" 1005 "$(ls "$M/walk/big" | wc -l)"
+fx_ok "create a file in a walked directory" touch "$M/walk/d2/s2/new"
+fx_eq "... a new walk shows it" 1 "$(find "$M/walk" -name new | wc -l)"
+fx_umount "$M"
+
 # ----------------------------------------------- the secret, everywhere
 
 leaks=$(grep -rlaF -- "$SECRET" "$FX_TMP" 2>/dev/null |
