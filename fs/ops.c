@@ -46,6 +46,8 @@
 #define FX_LISTINGS 64 /* directory listings kept for dir_ttl */
 #define FX_WALKED 256  /* directories listed ahead by a walk, kept for dir_ttl */
 #define FX_WALKED_ENTRIES 8192 /* ... holding at most this many entries in all */
+#define FX_PROBE_DIR_FIRST 1u /* fx_probe: an inode known as a directory */
+#define FX_PROBE_PAGE 2u      /* ... a lookup: probe a directory with a page */
 #define FX_NEGATIVES 1024 /* names known absent, kept for negative_ttl */
 #define FX_XATTR_META "xattr" /* metadata holding user xattrs as JSON, as s3fs */
 /* All user xattrs of a file share one metadata value (S3 caps user metadata
@@ -119,7 +121,12 @@ struct fx_dir {
 	size_t n, cap;
 	const char *prefix;
 	struct fx_fs *fs;
+	char *more; /* token of the pages not listed yet (a lookup's first page) */
 };
+
+static int fx_dir_collect(void *arg, const struct fx_list_entry *le);
+static void fx_dir_free(struct fx_dir *d);
+static void fx_walked_put(struct fx_fs *fs, char *prefix, struct fx_dir *d, uint64_t gen);
 
 static double fx_now(void)
 {
@@ -242,24 +249,80 @@ static void fx_remember(struct fx_fs *fs, const char *key, const char *etag, uin
 		fx_store_attrs_put(fs->cache->store, &rec, 1);
 }
 
+struct fx_probe_page {
+	struct fx_dir *d;
+	const char *marker;
+	size_t seen;	 /* keys and prefixes the page held */
+	bool has_marker; /* the marker itself was one of them */
+};
+
+static int fx_probe_collect(void *arg, const struct fx_list_entry *le)
+{
+	struct fx_probe_page *p = arg;
+
+	p->seen++;
+	if (!le->is_prefix && strcmp(le->key, p->marker) == 0)
+		p->has_marker = true;
+	return fx_dir_collect(p->d, le);
+}
+
+/*
+ * Directory @marker probed with the first page of its listing rather than
+ * one key: the `ls` or `cd` that usually follows a directory's lookup takes
+ * that page (and the token of the rest) from the walked table instead of
+ * asking for it again. The page holds the directory's own entries, not its
+ * subtree, so it is as large as a listing of it would be.
+ * @return 1 when a key lies below @marker (*@has_marker: @marker itself is
+ * one), 0 when none does, or -errno.
+ */
+static int fx_probe_page(struct fx_fs *fs, const char *marker, bool *has_marker)
+{
+	struct fx_probe_page p = { .marker = marker };
+	uint64_t gen = atomic_load(&fs->gen);
+	char *prefix;
+	int ret;
+
+	if (!(p.d = calloc(1, sizeof(*p.d))))
+		return -ENOMEM;
+	atomic_init(&p.d->refs, 1);
+	p.d->prefix = marker;
+	p.d->fs = fs;
+	ret = fx_backend_list(fs->backend, marker, "/", NULL, 0, fx_probe_collect, &p, &p.d->more);
+	p.d->prefix = NULL;
+	*has_marker = p.has_marker;
+	if (ret == 0 && p.seen && (prefix = strdup(marker)))
+		fx_walked_put(fs, prefix, p.d, gen);
+	else
+		fx_dir_free(p.d);
+	return ret < 0 ? ret : p.seen > 0;
+}
+
 /* The directory @key as the backend holds it: a common prefix, its marker
  * (the first key below it, if present) holding its metadata. -ENOENT when
- * no key has it as a prefix. One request answers for most. */
+ * no key has it as a prefix. One request answers for most: one key, or
+ * with @page (a lookup of a name not known as a directory, on a store whose
+ * listings carry no metadata) the first page of its listing. */
 static int fx_probe_dir(struct fx_fs *fs, const char *key, struct stat *st,
-			struct fx_object_info *info)
+			struct fx_object_info *info, bool page)
 {
 	char marker[FX_KEY_BUF];
-	const char *first;
+	bool has_marker = false;
 	int ret;
 
 	fx_ns_dir_marker(key, marker, sizeof(marker));
-	first = marker;
-	ret = fx_backend_list(fs->backend, marker, NULL, NULL, 1, fx_found, &first, NULL);
+	if (page && fs->opt.dir_ttl > 0 && !(fx_backend_caps(fs->backend) & FX_CAP_LIST_META)) {
+		ret = fx_probe_page(fs, marker, &has_marker);
+	} else {
+		const char *first = marker;
+
+		ret = fx_backend_list(fs->backend, marker, NULL, NULL, 1, fx_found, &first, NULL);
+		has_marker = strcmp(first, "marker") == 0;
+	}
 	if (ret < 0)
 		return ret;
 	if (ret == 0)
 		return -ENOENT;
-	if (strcmp(first, "marker") == 0) {
+	if (has_marker) {
 		ret = fx_backend_head(fs->backend, marker, info);
 		if (ret == 0) {
 			fx_ns_stat(st, &info->meta, true, 0, info->mtime_ns, &fs->defaults);
@@ -280,8 +343,9 @@ static int fx_probe_dir(struct fx_fs *fs, const char *key, struct stat *st,
  * seen nowhere else is HEADed first: files are looked up far more often.
  */
 static int fx_probe(struct fx_fs *fs, const char *key, struct stat *st, struct fx_meta *meta,
-		    char *etag, bool dir_first)
+		    char *etag, unsigned how)
 {
+	bool dir_first = how & FX_PROBE_DIR_FIRST;
 	struct fx_object_info info = { 0 };
 	int ret = -ENOENT;
 
@@ -291,7 +355,7 @@ static int fx_probe(struct fx_fs *fs, const char *key, struct stat *st, struct f
 		fx_ns_stat(st, NULL, true, 0, 0, &fs->defaults);
 		return 0;
 	}
-	if (dir_first && (ret = fx_probe_dir(fs, key, st, &info)) != -ENOENT)
+	if (dir_first && (ret = fx_probe_dir(fs, key, st, &info, false)) != -ENOENT)
 		goto found;
 	/* A file the learning cache predicted may have been HEADed already. */
 	if (fx_headahead_take(fs->ha, key, atomic_load(&fs->gen), &info) == 0)
@@ -306,7 +370,7 @@ static int fx_probe(struct fx_fs *fs, const char *key, struct stat *st, struct f
 		goto found;
 	}
 	if (ret == -ENOENT && !dir_first)
-		ret = fx_probe_dir(fs, key, st, &info);
+		ret = fx_probe_dir(fs, key, st, &info, how & FX_PROBE_PAGE);
 found:
 	if (ret == 0) {
 		fx_meta_clear(meta);
@@ -446,7 +510,7 @@ static int fx_refresh(struct fx_fs *fs, struct fx_inode *in, unsigned how)
 		return 0;
 	if ((ret = fx_key(fs, in, key)) < 0)
 		return ret;
-	ret = fx_probe(fs, key, &st, &meta, etag, dir);
+	ret = fx_probe(fs, key, &st, &meta, etag, dir ? FX_PROBE_DIR_FIRST : 0);
 	pthread_mutex_lock(&in->lock);
 	if (ret == 0 && (st.st_mode & S_IFMT) != (in->st.st_mode & S_IFMT)) {
 		/* Replaced by another type, or listed as a file while it is a
@@ -785,7 +849,7 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 			goto reply;
 		fx_itable_put(fs->inodes, in);
 	}
-	ret = fx_probe(fs, key, &st, &meta, etag, was_dir);
+	ret = fx_probe(fs, key, &st, &meta, etag, was_dir ? FX_PROBE_DIR_FIRST : FX_PROBE_PAGE);
 	if (ret == -ENOENT)
 		fx_negative_put(fs, parent_ino, name, gen);
 	if (ret < 0)
@@ -983,6 +1047,7 @@ static void fx_dir_free(struct fx_dir *d)
 		fx_meta_clear(&d->e[i].meta);
 	}
 	free(d->e);
+	free(d->more);
 	free(d);
 }
 
@@ -1426,6 +1491,25 @@ static int fx_dirent_cmp(const void *a, const void *b)
 	return c ? c : (int)y->is_dir - (int)x->is_dir; /* directories first */
 }
 
+/* List the pages of @d (@prefix) after the first, which a lookup listed. */
+static int fx_dir_list_rest(struct fx_fs *fs, struct fx_dir *d, const char *prefix)
+{
+	int ret = 0;
+
+	d->prefix = prefix;
+	while (ret == 0 && d->more) {
+		char *token = d->more;
+
+		ret = fx_backend_list(fs->backend, prefix, "/", token, 0, fx_dir_collect, d,
+				      &d->more);
+		if (ret == 0 && d->more && strcmp(d->more, token) == 0)
+			ret = -EIO; /* a token that does not move would loop forever */
+		free(token);
+	}
+	d->prefix = NULL;
+	return ret;
+}
+
 static int do_opendir(struct fx_fs *fs, fuse_ino_t ino, struct fx_dir **out)
 {
 	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
@@ -1450,7 +1534,12 @@ static int do_opendir(struct fx_fs *fs, fuse_ino_t ino, struct fx_dir **out)
 	}
 	atomic_init(&d->refs, 1);
 	fx_ns_dir_marker(key, prefix, sizeof(prefix));
-	if ((walked = fx_walked_take(fs, prefix)) ||
+	walked = fx_walked_take(fs, prefix);
+	if (walked && walked->more && fx_dir_list_rest(fs, walked, prefix) < 0) {
+		fx_dir_free(walked); /* its token failed: list afresh */
+		walked = NULL;
+	}
+	if (walked ||
 	    (key[0] && fs->opt.dir_ttl > 0 &&
 	     !(fx_backend_caps(fs->backend) & FX_CAP_LIST_META) && fx_walking(fs, in) &&
 	     (walked = fx_walk(fs, prefix, gen)))) {
@@ -1897,10 +1986,10 @@ static int do_rename(struct fx_fs *fs, fuse_ino_t oldp, const char *oldname, fus
 		sst = in->st;
 		remote = in->remote;
 		pthread_mutex_unlock(&in->lock);
-	} else if ((ret = fx_probe(fs, src, &sst, &meta, NULL, false)) < 0) {
+	} else if ((ret = fx_probe(fs, src, &sst, &meta, NULL, 0)) < 0) {
 		goto out;
 	}
-	dret = fx_probe(fs, dst, &dst_st, &meta, NULL, false);
+	dret = fx_probe(fs, dst, &dst_st, &meta, NULL, 0);
 	if (dret < 0 && dret != -ENOENT) {
 		ret = dret;
 		goto out;
