@@ -606,6 +606,16 @@ fx_eq "ls -l sends no HEAD per object (one for the directory's name)" yes \
 fx_run timeout 60 ls -l "$M/many"
 fx_eq "a second ls -l within attr_timeout costs nothing new" \
 	"$heads" "$(proxy_stat 'requests.get("HEAD", 0)')"
+# A listed file's first open HEADs it for its own metadata; its first block
+# is fetched meanwhile, so with HEADs slowed the GET finishes first (the
+# proxy logs a request when it ends).
+proxy POST rules '[{"method":"HEAD","latency":1500}]' >/dev/null
+log_from=$(wc -l <"$FX_TMP/proxy.log")
+fx_eq "cat of a listed file (HEADs slowed by 1.5 s)" x "$(cat "$M/many/f0003")"
+proxy DELETE rules >/dev/null
+fx_eq "... its first block's GET ran during the HEAD" "GET HEAD " \
+	"$(tail -n +$((log_from + 1)) "$FX_TMP/proxy.log" | grep -o '^fxproxy: [A-Z]* [^ ]*many/f0003' |
+		cut -d' ' -f2 | tr '\n' ' ')"
 modes1=$(ls -l "$M/many" | awk '{print $1, $3, $5, $6, $7, $8, $9}' | md5sum)
 fx_ok "chmod one object through the mount" chmod 751 "$M/many/f0007"
 modes1c=$(ls -l "$M/many" | awk '{print $1, $3, $5, $6, $7, $8, $9}' | md5sum)
