@@ -127,6 +127,8 @@ struct fx_dir {
 static int fx_dir_collect(void *arg, const struct fx_list_entry *le);
 static void fx_dir_free(struct fx_dir *d);
 static void fx_walked_put(struct fx_fs *fs, char *prefix, struct fx_dir *d, uint64_t gen);
+static int fx_walked_find(struct fx_fs *fs, const char *prefix, const char *name,
+			  struct fx_dirent *out);
 
 static double fx_now(void)
 {
@@ -819,6 +821,41 @@ static void fx_op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_write = 1u << 20;
 }
 
+/*
+ * A name never looked up in @parent, answered from the listing its parent's
+ * lookup or a walk just fetched (fx_walked_find) with no request: 1 and a
+ * file's @st, @meta, @etag (*@lazy: its own metadata is fetched when it is
+ * opened, as for a listed file), 0 when absent there, -1 when that takes a
+ * probe.
+ */
+static int fx_lookup_listed(struct fx_fs *fs, struct fx_inode *parent, const char *key,
+			    const char *name, struct stat *st, struct fx_meta *meta, char *etag,
+			    unsigned *lazy)
+{
+	char pkey[FX_KEY_BUF], prefix[FX_KEY_BUF];
+	struct fx_dirent de = { 0 };
+	int ret;
+
+	if (fx_key(fs, parent, pkey) < 0)
+		return -1;
+	fx_ns_dir_marker(pkey, prefix, sizeof(prefix));
+	if ((ret = fx_walked_find(fs, prefix, name, &de)) != 1)
+		return ret;
+	/* Metadata the cache remembers for the version listed, as ls -l shows. */
+	if (de.need_head && de.etag[0] &&
+	    fx_store_attrs_get(fs->cache->store, key, de.etag, de.obj_size, de.obj_mtime_ns,
+			       &de.meta) == 0) {
+		fx_ns_stat(&de.st, &de.meta, false, de.obj_size, de.obj_mtime_ns, &fs->defaults);
+		de.need_head = false;
+	}
+	*st = de.st;
+	fx_meta_clear(meta);
+	*meta = de.meta;
+	snprintf(etag, FX_ETAG_MAX, "%s", de.etag);
+	*lazy = de.need_head ? FX_ATTR_LAZY : 0;
+	return 1;
+}
+
 static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 		     struct fuse_entry_param *e)
 {
@@ -826,8 +863,9 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 	struct fx_meta meta = { 0 };
 	char key[FX_KEY_BUF], etag[FX_ETAG_MAX];
 	struct stat st;
-	bool known, conflict, was_dir = false;
+	bool known, conflict, seen, was_dir = false;
 	uint64_t gen = atomic_load(&fs->gen);
+	unsigned lazy = 0;
 	int ret;
 
 	if (!parent)
@@ -840,6 +878,7 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 		ret = -ENOENT;
 		goto out;
 	}
+	seen = in != NULL;
 	if (in) {
 		pthread_mutex_lock(&in->lock);
 		known = fx_staged(in) || !in->remote || fx_now() < in->attr_expiry;
@@ -849,13 +888,21 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 			goto reply;
 		fx_itable_put(fs->inodes, in);
 	}
-	ret = fx_probe(fs, key, &st, &meta, etag, was_dir ? FX_PROBE_DIR_FIRST : FX_PROBE_PAGE);
+	/* A name seen before is probed: its attributes expired. */
+	ret = seen ? -1 : fx_lookup_listed(fs, parent, key, name, &st, &meta, etag, &lazy);
+	if (ret == 0)
+		ret = -ENOENT;
+	else if (ret == 1)
+		ret = 0;
+	else
+		ret = fx_probe(fs, key, &st, &meta, etag,
+			       was_dir ? FX_PROBE_DIR_FIRST : FX_PROBE_PAGE);
 	if (ret == -ENOENT)
 		fx_negative_put(fs, parent_ino, name, gen);
 	if (ret < 0)
 		goto out;
 	/* On a type conflict with a busy local inode, the local one answers. */
-	in = fx_child_install(fs, parent, name, &st, &meta, etag, 0, &conflict);
+	in = fx_child_install(fs, parent, name, &st, &meta, etag, lazy, &conflict);
 	if (!in) {
 		ret = -ENOMEM;
 		goto out;
@@ -1223,6 +1270,52 @@ static struct fx_dir *fx_walked_take(struct fx_fs *fs, const char *prefix)
 	}
 	pthread_mutex_unlock(&fs->listings_lock);
 	return d;
+}
+
+/*
+ * File @name in the complete listing of @prefix a lookup's probe or a walk
+ * left (not yet taken by an opendir), so that a lookup in a directory just
+ * probed costs no HEAD: @return 1 and *@out (name not set; its meta a copy
+ * to clear) for a file, 0 when that listing has no such name, -1 when there
+ * is no such listing or the name is a directory there (the caller probes).
+ */
+static int fx_walked_find(struct fx_fs *fs, const char *prefix, const char *name,
+			  struct fx_dirent *out)
+{
+	int ret = -1;
+	double now = fx_now();
+
+	pthread_mutex_lock(&fs->listings_lock);
+	for (int i = 0; i < FX_WALKED && ret == -1; i++) {
+		struct fx_walked *w = &fs->walked[i];
+
+		if (!w->dir || w->dir->more || now >= w->expiry ||
+		    w->gen != atomic_load(&fs->gen) || strcmp(w->prefix, prefix))
+			continue;
+		ret = 0;
+		for (size_t j = 0; j < w->dir->n; j++) {
+			const struct fx_dirent *de = &w->dir->e[j];
+
+			if (strcmp(de->name, name))
+				continue;
+			if (de->is_dir) { /* a directory wins over a file of its name */
+				ret = -1;
+				break;
+			}
+			*out = *de;
+			out->name = NULL;
+			out->meta = (struct fx_meta){ 0 };
+			if (fx_meta_copy(&out->meta, &de->meta) < 0) {
+				ret = -1;
+				break;
+			}
+			ret = 1;
+		}
+	}
+	pthread_mutex_unlock(&fs->listings_lock);
+	if (ret != 1)
+		fx_meta_clear(&out->meta);
+	return ret;
 }
 
 /* Enter directory @prefix (taken) below the current one. */

@@ -632,6 +632,19 @@ fx_eq "... and shows the same modes, owners, sizes and times as before the remou
 fx_eq "... including the chmod made before it" "-rwxr-x--x" "$(stat -c %A "$M/many/f0007")"
 [ "$modes1" != "$modes1c" ] || fx_fail "the chmod changed the listing" "it did not"
 fx_umount "$M"
+# Paths used with no listing (a program opening its files by name): the
+# lookup of many/ fetched its first page, and names in it are answered from
+# that page: no HEAD at lookup, none for a name it lacks, one at open (with
+# the GET of the first block).
+mount_proxy "$B" "$M" "" "$FX_TMP/cache-many-paths" || fx_finish
+log_from=$(wc -l <"$FX_TMP/proxy.log")
+fx_eq "cat of many/f0005 by its path, cold" x "$(cat "$M/many/f0005")"
+fx_eq "... and of many/f0006" x "$(cat "$M/many/f0006")"
+fx_ok "... a name not in the listing is absent" bash -c "! stat '$M/many/nothere' 2>/dev/null"
+reqs=$(tail -n +$((log_from + 1)) "$FX_TMP/proxy.log")
+fx_eq "... costing 1 list page, 3 HEADs (many, and each file at open) and 2 object GETs" "1 3 2" \
+	"$(grep -c '^fxproxy: GET [^ ]*list-type=2' <<<"$reqs") $(grep -c '^fxproxy: HEAD ' <<<"$reqs") $(grep -c '^fxproxy: GET [^ ?]*many/f000[56] ' <<<"$reqs")"
+fx_umount "$M"
 
 # -------------------------------------------- a walk: find, ls -R, du
 # A directory opened right after its parent was listed is being walked: its
