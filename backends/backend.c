@@ -349,7 +349,13 @@ int fx_backend_head(struct fx_backend *b, const char *key, struct fx_object_info
 		err = -EINVAL;
 	if (!err)
 		err = fx_fault(b, FX_OP_HEAD);
-	return err ? err : (int)fx_timed(b, FX_OP_HEAD, fx_mono_us(), b->ops->head(b->state, key, out));
+	if (err)
+		return err;
+	/* The clock is read before the call: the order in which a call's
+	 * arguments are evaluated is unspecified. */
+	uint64_t t0 = fx_mono_us();
+
+	return (int)fx_timed(b, FX_OP_HEAD, t0, b->ops->head(b->state, key, out));
 }
 
 int fx_backend_list(struct fx_backend *b, const char *prefix, const char *delimiter,
@@ -445,7 +451,9 @@ int fx_backend_put(struct fx_backend *b, const char *key, int fd, uint64_t size,
 		err = fx_fault(b, FX_OP_PUT);
 	if (err)
 		return err;
-	err = (int)fx_timed(b, FX_OP_PUT, fx_mono_us(), b->ops->put(b->state, key, fd, size, meta, out));
+	uint64_t t0 = fx_mono_us();
+
+	err = (int)fx_timed(b, FX_OP_PUT, t0, b->ops->put(b->state, key, fd, size, meta, out));
 	if (!err)
 		__atomic_fetch_add(&b->bytes[FX_OP_PUT], size, __ATOMIC_RELAXED);
 	return err;
@@ -459,7 +467,11 @@ int fx_backend_delete(struct fx_backend *b, const char *key)
 	err = fx_key_check(key);
 	if (!err)
 		err = fx_fault(b, FX_OP_DELETE);
-	return err ? err : (int)fx_timed(b, FX_OP_DELETE, fx_mono_us(), b->ops->del(b->state, key));
+	if (err)
+		return err;
+	uint64_t t0 = fx_mono_us();
+
+	return (int)fx_timed(b, FX_OP_DELETE, t0, b->ops->del(b->state, key));
 }
 
 /*

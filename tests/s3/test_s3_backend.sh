@@ -616,6 +616,9 @@ proxy DELETE rules >/dev/null
 fx_eq "... its first block's GET ran during the HEAD" "GET HEAD " \
 	"$(tail -n +$((log_from + 1)) "$FX_TMP/proxy.log" | grep -o '^fxproxy: [A-Z]* [^ ]*many/f0003' |
 		cut -d' ' -f2 | tr '\n' ' ')"
+head_us=$(fx_stat "$M" requests.head.latency_sum_us)
+fx_eq "... and the stats time that HEAD (latency_sum_us >= 1.5 s)" yes \
+	"$([ "$head_us" -ge 1500000 ] 2>/dev/null && echo yes || echo "no: $head_us")"
 modes1=$(ls -l "$M/many" | awk '{print $1, $3, $5, $6, $7, $8, $9}' | md5sum)
 fx_ok "chmod one object through the mount" chmod 751 "$M/many/f0007"
 modes1c=$(ls -l "$M/many" | awk '{print $1, $3, $5, $6, $7, $8, $9}' | md5sum)
