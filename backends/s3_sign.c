@@ -446,8 +446,6 @@ int fx_s3_sha256_fd(int fd, uint64_t offset, uint64_t len, char out[FX_S3_SHA256
 
 	if (fd < 0 || !out || offset + len < offset || offset + len > (uint64_t)INT64_MAX)
 		return -EINVAL;
-	if (sodium_init() < 0)
-		return -EIO;
 	buf = malloc(FX_S3_FD_CHUNK);
 	ctx = EVP_MD_CTX_new();
 	if (!buf || !ctx) {

@@ -251,6 +251,13 @@ static void fx_remember(struct fx_fs *fs, const char *key, const char *etag, uin
 		fx_store_attrs_put(fs->cache->store, &rec, 1);
 }
 
+/* Listings fetched ahead (a lookup's page, a walk) are kept for dir_ttl:
+ * only where a listing lacks metadata (S3), as file:// lists for free. */
+static bool fx_keeps_pages(const struct fx_fs *fs)
+{
+	return fs->opt.dir_ttl > 0 && !(fx_backend_caps(fs->backend) & FX_CAP_LIST_META);
+}
+
 struct fx_probe_page {
 	struct fx_dir *d;
 	const char *marker;
@@ -312,7 +319,7 @@ static int fx_probe_dir(struct fx_fs *fs, const char *key, struct stat *st,
 	int ret;
 
 	fx_ns_dir_marker(key, marker, sizeof(marker));
-	if (page && fs->opt.dir_ttl > 0 && !(fx_backend_caps(fs->backend) & FX_CAP_LIST_META)) {
+	if (page && fx_keeps_pages(fs)) {
 		ret = fx_probe_page(fs, marker, &has_marker);
 	} else {
 		const char *first = marker;
@@ -836,7 +843,7 @@ static int fx_lookup_listed(struct fx_fs *fs, struct fx_inode *parent, const cha
 	struct fx_dirent de = { 0 };
 	int ret;
 
-	if (fx_key(fs, parent, pkey) < 0)
+	if (!fx_keeps_pages(fs) || fx_key(fs, parent, pkey) < 0)
 		return -1;
 	fx_ns_dir_marker(pkey, prefix, sizeof(prefix));
 	if ((ret = fx_walked_find(fs, prefix, name, &de)) != 1)
@@ -1282,39 +1289,41 @@ static struct fx_dir *fx_walked_take(struct fx_fs *fs, const char *prefix)
 static int fx_walked_find(struct fx_fs *fs, const char *prefix, const char *name,
 			  struct fx_dirent *out)
 {
-	int ret = -1;
+	const struct fx_dir *d = NULL;
+	const struct fx_dirent *file = NULL;
 	double now = fx_now();
+	int ret = -1;
 
 	pthread_mutex_lock(&fs->listings_lock);
-	for (int i = 0; i < FX_WALKED && ret == -1; i++) {
-		struct fx_walked *w = &fs->walked[i];
+	for (int i = 0; i < FX_WALKED && !d; i++) {
+		const struct fx_walked *w = &fs->walked[i];
 
-		if (!w->dir || w->dir->more || now >= w->expiry ||
-		    w->gen != atomic_load(&fs->gen) || strcmp(w->prefix, prefix))
-			continue;
+		if (w->dir && !w->dir->more && now < w->expiry &&
+		    w->gen == atomic_load(&fs->gen) && strcmp(w->prefix, prefix) == 0)
+			d = w->dir;
+	}
+	if (d) {
 		ret = 0;
-		for (size_t j = 0; j < w->dir->n; j++) {
-			const struct fx_dirent *de = &w->dir->e[j];
-
-			if (strcmp(de->name, name))
+		for (size_t j = 0; j < d->n; j++) {
+			if (strcmp(d->e[j].name, name))
 				continue;
-			if (de->is_dir) { /* a directory wins over a file of its name */
+			if (d->e[j].is_dir) { /* a directory wins over a file of its name */
+				file = NULL;
 				ret = -1;
 				break;
 			}
-			*out = *de;
-			out->name = NULL;
-			out->meta = (struct fx_meta){ 0 };
-			if (fx_meta_copy(&out->meta, &de->meta) < 0) {
-				ret = -1;
-				break;
-			}
-			ret = 1;
+			file = &d->e[j];
 		}
 	}
+	if (file) {
+		*out = *file;
+		out->name = NULL;
+		out->meta = (struct fx_meta){ 0 };
+		ret = fx_meta_copy(&out->meta, &file->meta) < 0 ? -1 : 1;
+		if (ret < 0)
+			fx_meta_clear(&out->meta);
+	}
 	pthread_mutex_unlock(&fs->listings_lock);
-	if (ret != 1)
-		fx_meta_clear(&out->meta);
 	return ret;
 }
 
@@ -1633,8 +1642,7 @@ static int do_opendir(struct fx_fs *fs, fuse_ino_t ino, struct fx_dir **out)
 		walked = NULL;
 	}
 	if (walked ||
-	    (key[0] && fs->opt.dir_ttl > 0 &&
-	     !(fx_backend_caps(fs->backend) & FX_CAP_LIST_META) && fx_walking(fs, in) &&
+	    (key[0] && fx_keeps_pages(fs) && fx_walking(fs, in) &&
 	     (walked = fx_walk(fs, prefix, gen)))) {
 		fx_dir_free(d);
 		d = walked;
