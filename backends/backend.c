@@ -389,6 +389,14 @@ int fx_backend_list(struct fx_backend *b, const char *prefix, const char *delimi
 	return 0;
 }
 
+int fx_backend_opening_list(struct fx_backend *b, fx_list_fn fn, void *arg, char **next_token)
+{
+	*next_token = NULL;
+	if (!fn || !FX_HAS(b->ops, opening_list))
+		return -ENOENT;
+	return b->ops->opening_list(b->state, fn, arg, next_token);
+}
+
 int fx_backend_list_all(struct fx_backend *b, const char *prefix, const char *delimiter,
 			fx_list_fn fn, void *arg)
 {

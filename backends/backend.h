@@ -171,6 +171,10 @@ struct fx_backend_ops {
 	 *  -ESTALE once the object changed (S3 "If-Match"). */
 	ssize_t (*get_if)(void *state, const char *key, const char *etag, uint64_t offset, void *buf,
 			  size_t len);
+	/** The first page of the root's listing (delimiter "/") that open()
+	 *  fetched to check the store, replayed once as list() would give it;
+	 *  -ENOENT when there is none or it was taken. */
+	int (*opening_list)(void *state, fx_list_fn fn, void *arg, char **next_token);
 };
 
 /** Register a backend (static ops); built-ins are registered at first use. */
@@ -203,6 +207,10 @@ int fx_backend_head(struct fx_backend *b, const char *key, struct fx_object_info
 int fx_backend_list(struct fx_backend *b, const char *prefix, const char *delimiter,
 		    const char *token, size_t max_keys, fx_list_fn fn, void *arg,
 		    char **next_token);
+/** The root listing page the backend fetched when it was opened (see
+ *  fx_backend_ops.opening_list), taken once, without a request; -ENOENT
+ *  when it has none. */
+int fx_backend_opening_list(struct fx_backend *b, fx_list_fn fn, void *arg, char **next_token);
 /** List every page (follows continuation tokens). */
 int fx_backend_list_all(struct fx_backend *b, const char *prefix, const char *delimiter,
 			fx_list_fn fn, void *arg);

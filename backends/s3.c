@@ -86,7 +86,28 @@ struct fx_s3 {
 	unsigned concurrency;
 	pthread_key_t curl_key; /* this thread's easy handle */
 	atomic_bool list_raw;   /* the server ignores encoding-type=url: list without it */
+	struct fx_s3_kept *opening; /* the root page open() listed, until taken */
 };
+
+/* A listing page kept: its entries (strings owned) and the next page's token. */
+struct fx_s3_kept {
+	struct fx_list_entry *e;
+	size_t n, cap;
+	char *token;
+};
+
+static void fx_s3_kept_free(struct fx_s3_kept *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++) {
+		free((char *)p->e[i].key);
+		free((char *)p->e[i].etag);
+	}
+	free(p->e);
+	free(p->token);
+	free(p);
+}
 
 /* The Date header of the last response this thread received, and the local
  * time it arrived (fx_s3_last_date in s3.h). Per thread, as requests are. */
@@ -1210,6 +1231,7 @@ static void fx_s3_free(struct fx_s3 *s3)
 	if (!s3)
 		return;
 	fx_s3_creds_free(s3->creds);
+	fx_s3_kept_free(s3->opening);
 	free(s3->scheme_host);
 	free(s3->host);
 	free(s3->bucket);
@@ -1236,11 +1258,55 @@ static const char *fx_cfg_str(const struct fx_config *cfg, const char *k, const 
 	return v ? v : def;
 }
 
-static int fx_page_add_nothing(void *arg, const struct fx_list_entry *e)
+static int fx_s3_kept_add(void *arg, const struct fx_list_entry *e)
 {
-	(void)arg;
-	(void)e;
+	struct fx_s3_kept *p = arg;
+	struct fx_list_entry *slot;
+
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 64;
+		struct fx_list_entry *grown = realloc(p->e, cap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		p->e = grown;
+		p->cap = cap;
+	}
+	slot = &p->e[p->n];
+	*slot = *e;
+	slot->meta = NULL;
+	slot->key = strdup(e->key);
+	slot->etag = e->etag ? strdup(e->etag) : NULL;
+	if (!slot->key || (e->etag && !slot->etag)) {
+		free((char *)slot->key);
+		free((char *)slot->etag);
+		return -ENOMEM;
+	}
+	p->n++;
 	return 0;
+}
+
+/* Replay the page open() listed, once: the mount's first ls of the root, and
+ * lookups in it, need no request of their own. */
+static int fx_s3_opening_list(void *state, fx_list_fn fn, void *arg, char **next_token)
+{
+	struct fx_s3 *s3 = state;
+	struct fx_s3_kept *p = s3->opening;
+	int ret = 0;
+
+	if (!p)
+		return -ENOENT;
+	s3->opening = NULL;
+	for (size_t i = 0; i < p->n && !ret; i++)
+		ret = fn(arg, &p->e[i]);
+	if (ret > 0) /* stopped by the callback, as list() */
+		ret = 0;
+	if (ret == 0) {
+		*next_token = p->token;
+		p->token = NULL;
+	}
+	fx_s3_kept_free(p);
+	return ret;
 }
 
 static void fx_s3_global_init(void)
@@ -1251,15 +1317,21 @@ static void fx_s3_global_init(void)
 }
 
 /* Check at mount time that the bucket exists and answers us, so a wrong
- * endpoint, bucket or key fails the mount, not the first ls. */
+ * endpoint, bucket or key fails the mount, not the first ls. The check is
+ * the first page of the root's listing, kept for the mount (opening_list):
+ * its first ls and lookups would ask for it next. */
 static int fx_s3_probe(struct fx_s3 *s3, const char *url, struct fx_diag *d)
 {
-	char *token = NULL;
-	int ret = fx_s3_list(s3, "", "/", NULL, 1, fx_page_add_nothing, NULL, &token);
+	struct fx_s3_kept *p = calloc(1, sizeof(*p));
+	int ret = p ? fx_s3_list(s3, "", "/", NULL, 1000, fx_s3_kept_add, p,
+				 &p->token)
+		    : -ENOMEM;
 
-	free(token);
-	if (ret == 0)
+	if (ret == 0) {
+		s3->opening = p;
 		return 0;
+	}
+	fx_s3_kept_free(p);
 	switch (ret) {
 	case -ENOENT:
 		fx_diag_set(d, -ENOENT, "check the bucket name and the endpoint/region",
@@ -1400,4 +1472,5 @@ const struct fx_backend_ops fx_backend_s3_ops = {
 	.mpu_part = fx_s3_mpu_part,
 	.mpu_complete = fx_s3_mpu_complete,
 	.mpu_abort = fx_s3_mpu_abort,
+	.opening_list = fx_s3_opening_list,
 };

@@ -281,10 +281,12 @@ static int fx_probe_collect(void *arg, const struct fx_list_entry *le)
  * that page (and the token of the rest) from the walked table instead of
  * asking for it again. The page holds the directory's own entries, not its
  * subtree, so it is as large as a listing of it would be.
+ * With @opening, the page is the root's that the backend listed when it was
+ * opened (fx_backend_opening_list), kept even when empty.
  * @return 1 when a key lies below @marker (*@has_marker: @marker itself is
  * one), 0 when none does, or -errno.
  */
-static int fx_probe_page(struct fx_fs *fs, const char *marker, bool *has_marker)
+static int fx_probe_page(struct fx_fs *fs, const char *marker, bool opening, bool *has_marker)
 {
 	struct fx_probe_page p = { .marker = marker };
 	uint64_t gen = atomic_load(&fs->gen);
@@ -296,10 +298,14 @@ static int fx_probe_page(struct fx_fs *fs, const char *marker, bool *has_marker)
 	atomic_init(&p.d->refs, 1);
 	p.d->prefix = marker;
 	p.d->fs = fs;
-	ret = fx_backend_list(fs->backend, marker, "/", NULL, 0, fx_probe_collect, &p, &p.d->more);
+	if (opening)
+		ret = fx_backend_opening_list(fs->backend, fx_probe_collect, &p, &p.d->more);
+	else
+		ret = fx_backend_list(fs->backend, marker, "/", NULL, 0, fx_probe_collect, &p,
+				      &p.d->more);
 	p.d->prefix = NULL;
 	*has_marker = p.has_marker;
-	if (ret == 0 && p.seen && (prefix = strdup(marker)))
+	if (ret == 0 && (p.seen || opening) && (prefix = strdup(marker)))
 		fx_walked_put(fs, prefix, p.d, gen);
 	else
 		fx_dir_free(p.d);
@@ -320,7 +326,7 @@ static int fx_probe_dir(struct fx_fs *fs, const char *key, struct stat *st,
 
 	fx_ns_dir_marker(key, marker, sizeof(marker));
 	if (page && fx_keeps_pages(fs)) {
-		ret = fx_probe_page(fs, marker, &has_marker);
+		ret = fx_probe_page(fs, marker, false, &has_marker);
 	} else {
 		const char *first = marker;
 
@@ -364,7 +370,7 @@ static int fx_probe(struct fx_fs *fs, const char *key, struct stat *st, struct f
 		fx_ns_stat(st, NULL, true, 0, 0, &fs->defaults);
 		return 0;
 	}
-	if (dir_first && (ret = fx_probe_dir(fs, key, st, &info, false)) != -ENOENT)
+	if (dir_first && (ret = fx_probe_dir(fs, key, st, &info, how & FX_PROBE_PAGE)) != -ENOENT)
 		goto found;
 	/* A file the learning cache predicted may have been HEADed already. */
 	if (fx_headahead_take(fs->ha, key, atomic_load(&fs->gen), &info) == 0)
@@ -830,14 +836,15 @@ static void fx_op_init(void *userdata, struct fuse_conn_info *conn)
 
 /*
  * A name never looked up in @parent, answered from the listing its parent's
- * lookup or a walk just fetched (fx_walked_find) with no request: 1 and a
- * file's @st, @meta, @etag (*@lazy: its own metadata is fetched when it is
- * opened, as for a listed file), 0 when absent there, -1 when that takes a
- * probe.
+ * lookup, a walk or the mount just fetched (fx_walked_find) with no request:
+ * 1 and a file's @st, @meta, @etag when the cache remembers the metadata of
+ * the version listed, 0 when absent there, 2 when listed as a directory
+ * (probed as one, with no HEAD), -1 when that takes a probe. A file's own
+ * metadata (mode, owner, mtime, symlink) is not in a listing: a lookup by
+ * name HEADs it, so `stat` and `readlink` show what the object holds.
  */
 static int fx_lookup_listed(struct fx_fs *fs, struct fx_inode *parent, const char *key,
-			    const char *name, struct stat *st, struct fx_meta *meta, char *etag,
-			    unsigned *lazy)
+			    const char *name, struct stat *st, struct fx_meta *meta, char *etag)
 {
 	char pkey[FX_KEY_BUF], prefix[FX_KEY_BUF];
 	struct fx_dirent de = { 0 };
@@ -849,17 +856,17 @@ static int fx_lookup_listed(struct fx_fs *fs, struct fx_inode *parent, const cha
 	if ((ret = fx_walked_find(fs, prefix, name, &de)) != 1)
 		return ret;
 	/* Metadata the cache remembers for the version listed, as ls -l shows. */
-	if (de.need_head && de.etag[0] &&
-	    fx_store_attrs_get(fs->cache->store, key, de.etag, de.obj_size, de.obj_mtime_ns,
-			       &de.meta) == 0) {
-		fx_ns_stat(&de.st, &de.meta, false, de.obj_size, de.obj_mtime_ns, &fs->defaults);
-		de.need_head = false;
+	if (de.need_head &&
+	    (!de.etag[0] || fx_store_attrs_get(fs->cache->store, key, de.etag, de.obj_size,
+					       de.obj_mtime_ns, &de.meta) < 0)) {
+		fx_meta_clear(&de.meta);
+		return -1;
 	}
+	fx_ns_stat(&de.st, &de.meta, false, de.obj_size, de.obj_mtime_ns, &fs->defaults);
 	*st = de.st;
 	fx_meta_clear(meta);
 	*meta = de.meta;
 	snprintf(etag, FX_ETAG_MAX, "%s", de.etag);
-	*lazy = de.need_head ? FX_ATTR_LAZY : 0;
 	return 1;
 }
 
@@ -872,7 +879,6 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 	struct stat st;
 	bool known, conflict, seen, was_dir = false;
 	uint64_t gen = atomic_load(&fs->gen);
-	unsigned lazy = 0;
 	int ret;
 
 	if (!parent)
@@ -896,20 +902,22 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 		fx_itable_put(fs->inodes, in);
 	}
 	/* A name seen before is probed: its attributes expired. */
-	ret = seen ? -1 : fx_lookup_listed(fs, parent, key, name, &st, &meta, etag, &lazy);
+	ret = seen ? -1 : fx_lookup_listed(fs, parent, key, name, &st, &meta, etag);
 	if (ret == 0)
 		ret = -ENOENT;
 	else if (ret == 1)
 		ret = 0;
 	else
 		ret = fx_probe(fs, key, &st, &meta, etag,
-			       was_dir ? FX_PROBE_DIR_FIRST : FX_PROBE_PAGE);
+			       was_dir	  ? FX_PROBE_DIR_FIRST
+			       : ret == 2 ? FX_PROBE_DIR_FIRST | FX_PROBE_PAGE
+					  : FX_PROBE_PAGE);
 	if (ret == -ENOENT)
 		fx_negative_put(fs, parent_ino, name, gen);
 	if (ret < 0)
 		goto out;
 	/* On a type conflict with a busy local inode, the local one answers. */
-	in = fx_child_install(fs, parent, name, &st, &meta, etag, lazy, &conflict);
+	in = fx_child_install(fs, parent, name, &st, &meta, etag, 0, &conflict);
 	if (!in) {
 		ret = -ENOMEM;
 		goto out;
@@ -1283,8 +1291,8 @@ static struct fx_dir *fx_walked_take(struct fx_fs *fs, const char *prefix)
  * File @name in the complete listing of @prefix a lookup's probe or a walk
  * left (not yet taken by an opendir), so that a lookup in a directory just
  * probed costs no HEAD: @return 1 and *@out (name not set; its meta a copy
- * to clear) for a file, 0 when that listing has no such name, -1 when there
- * is no such listing or the name is a directory there (the caller probes).
+ * to clear) for a file, 2 for a directory (the caller probes it as one), 0
+ * when that listing has no such name, -1 when there is no such listing.
  */
 static int fx_walked_find(struct fx_fs *fs, const char *prefix, const char *name,
 			  struct fx_dirent *out)
@@ -1309,7 +1317,7 @@ static int fx_walked_find(struct fx_fs *fs, const char *prefix, const char *name
 				continue;
 			if (d->e[j].is_dir) { /* a directory wins over a file of its name */
 				file = NULL;
-				ret = -1;
+				ret = 2;
 				break;
 			}
 			file = &d->e[j];
@@ -3127,6 +3135,13 @@ int fx_fs_new(struct fx_backend *b, const struct fx_fs_options *opt,
 		fx_learn_set_hook(fs->cache->learn, fx_predicted, fs);
 	}
 	pthread_mutex_init(&fs->listings_lock, NULL);
+	/* The root page the backend listed to check the store serves the
+	 * mount's first ls and the lookups in the root. */
+	if (fx_keeps_pages(fs)) {
+		bool has_marker;
+
+		fx_probe_page(fs, "", true, &has_marker);
+	}
 	fs->ctl = (struct fx_ctl){ .enabled = opt->stats, .backend = b, .cache = fs->cache, .ha = fs->ha,
 				   .uid = opt->uid, .gid = opt->gid, .timeout = opt->attr_timeout,
 				   .started = now };
