@@ -46,6 +46,9 @@
 #define FX_LISTINGS 64 /* directory listings kept for dir_ttl */
 #define FX_WALKED 256  /* directories listed ahead by a walk, kept for dir_ttl */
 #define FX_WALKED_ENTRIES 8192 /* ... holding at most this many entries in all */
+#define FX_WALK_AHEAD 8	       /* next sibling directories a walk lists ahead */
+#define FX_WALK_AHEAD_THREADS 4 /* ... so many at a time */
+#define FX_WALK_AHEAD_HEADS 8   /* ... each HEADing its markers on so many threads */
 #define FX_PROBE_DIR_FIRST 1u /* fx_probe: an inode known as a directory */
 #define FX_PROBE_PAGE 2u      /* ... a lookup: probe a directory with a page */
 #define FX_NEGATIVES 1024 /* names known absent, kept for negative_ttl */
@@ -76,8 +79,11 @@ struct fx_fs {
 		uint64_t gen;
 		double expiry;
 		struct fx_dir *dir; /* as listed: not yet sorted nor HEADed */
+		bool pending;	    /* reserved: a walk-ahead is listing it */
 	} walked[FX_WALKED];   /* listings_lock */
 	size_t walked_entries; /* listings_lock */
+	pthread_cond_t walked_cond; /* a pending walked slot was filled or dropped */
+	atomic_uint walkers;	    /* walk-ahead threads running */
 	atomic_uint_fast64_t gen;
 	/* Names a lookup found absent: (parent, name) hash, generation, expiry. */
 	struct fx_negative {
@@ -1229,27 +1235,39 @@ struct fx_walk {
 	struct fx_dir *top; /* the walked directory, when the page held all of it */
 };
 
-/* Keep @d (listed under @gen) for a later opendir of @prefix. Takes both. */
+/* Keep @d (listed under @gen) for a later opendir of @prefix, in the slot a
+ * walk-ahead reserved for it if there is one, waking whoever waits for it;
+ * @d NULL only drops that reservation. Takes both. */
 static void fx_walked_put(struct fx_fs *fs, char *prefix, struct fx_dir *d, uint64_t gen)
 {
 	struct fx_walked *slot = NULL;
 	double now = fx_now();
+	bool woken = false;
 
 	pthread_mutex_lock(&fs->listings_lock);
 	for (int i = 0; i < FX_WALKED; i++) { /* drop what is stale */
 		struct fx_walked *w = &fs->walked[i];
+		bool same = w->prefix && strcmp(w->prefix, prefix) == 0;
 
-		if (w->dir && (now >= w->expiry || w->gen != atomic_load(&fs->gen) ||
-			       strcmp(w->prefix, prefix) == 0)) {
-			fs->walked_entries -= w->dir->n;
+		if (w->pending && !same)
+			continue;
+		if (w->pending || (w->dir && (now >= w->expiry ||
+					       w->gen != atomic_load(&fs->gen) || same))) {
+			if (w->dir)
+				fs->walked_entries -= w->dir->n;
+			woken |= w->pending;
 			fx_dir_free(w->dir);
 			free(w->prefix);
 			*w = (struct fx_walked){ 0 };
+			if (same)
+				slot = w;
 		}
-		if (!w->dir && !slot)
+		if (!w->dir && !w->pending && !slot)
 			slot = w;
 	}
-	if (slot && gen == atomic_load(&fs->gen) &&
+	if (woken)
+		pthread_cond_broadcast(&fs->walked_cond);
+	if (d && slot && gen == atomic_load(&fs->gen) &&
 	    fs->walked_entries + d->n <= FX_WALKED_ENTRIES) {
 		*slot = (struct fx_walked){ .prefix = prefix, .gen = gen,
 					    .expiry = now + fs->opt.dir_ttl, .dir = d };
@@ -1262,7 +1280,8 @@ static void fx_walked_put(struct fx_fs *fs, char *prefix, struct fx_dir *d, uint
 	fx_dir_free(d);
 }
 
-/* The listing of @prefix a walk fetched, taken out, or NULL. */
+/* The listing of @prefix a walk fetched, taken out, or NULL. Waits for a
+ * walk-ahead that is listing it. */
 static struct fx_dir *fx_walked_take(struct fx_fs *fs, const char *prefix)
 {
 	struct fx_dir *d = NULL;
@@ -1272,6 +1291,12 @@ static struct fx_dir *fx_walked_take(struct fx_fs *fs, const char *prefix)
 	for (int i = 0; i < FX_WALKED; i++) {
 		struct fx_walked *w = &fs->walked[i];
 
+		if (w->pending && strcmp(w->prefix, prefix) == 0) {
+			pthread_cond_wait(&fs->walked_cond, &fs->listings_lock);
+			i = -1; /* look again: slots may have moved */
+			now = fx_now();
+			continue;
+		}
 		if (w->dir && strcmp(w->prefix, prefix) == 0) {
 			fs->walked_entries -= w->dir->n;
 			if (now < w->expiry && w->gen == atomic_load(&fs->gen))
@@ -1500,7 +1525,7 @@ static void *fx_head_worker(void *arg)
 /* Entries whose inode has fresh attributes need no HEAD: a second ls -l
  * within attr_timeout costs only the listing. Nor do objects whose metadata
  * the cache remembers for the very version listed, also from an earlier
- * mount. */
+ * mount. @dir NULL: only the latter. */
 static void fx_dir_reuse_attrs(struct fx_fs *fs, struct fx_inode *dir, struct fx_dir *d,
 			       const char *prefix)
 {
@@ -1511,7 +1536,7 @@ static void fx_dir_reuse_attrs(struct fx_fs *fs, struct fx_inode *dir, struct fx
 		struct fx_dirent *de = &d->e[i];
 		struct fx_inode *child;
 
-		if (!de->need_head || !(child = fx_itable_child(fs->inodes, dir, de->name)))
+		if (!dir || !de->need_head || !(child = fx_itable_child(fs->inodes, dir, de->name)))
 			continue;
 		pthread_mutex_lock(&child->lock);
 		if (child->remote && now < child->attr_expiry &&
@@ -1566,31 +1591,33 @@ static void fx_dir_remember_attrs(struct fx_fs *fs, struct fx_dir *d, const char
 
 /*
  * With dir_meta=listing only directories are HEADed (their markers hold
- * their mode and owner): a tree has far fewer of them than files.
+ * their mode and owner): a tree has far fewer of them than files. On up to
+ * @threads threads (0: [io] concurrency).
  */
-static void fx_dir_fetch_meta(struct fx_fs *fs, struct fx_dir *d, const char *prefix)
+static void fx_dir_fetch_meta(struct fx_fs *fs, struct fx_dir *d, const char *prefix,
+			      unsigned threads)
 {
 	struct fx_head_job j = { .fs = fs, .d = d, .prefix = prefix,
 				 .dirs_only = !fs->opt.dir_meta_head };
 	size_t want = 0;
 	unsigned n_threads, started = 0;
-	pthread_t threads[64];
+	pthread_t tids[64];
 
 	for (size_t i = 0; i < d->n; i++)
 		want += d->e[i].need_head && (d->e[i].is_dir || !j.dirs_only);
 	if (want == 0)
 		return;
-	n_threads = fs->opt.concurrency < sizeof(threads) / sizeof(threads[0])
-			    ? fs->opt.concurrency
-			    : sizeof(threads) / sizeof(threads[0]);
+	n_threads = threads ? threads : fs->opt.concurrency;
+	if (n_threads > sizeof(tids) / sizeof(tids[0]))
+		n_threads = sizeof(tids) / sizeof(tids[0]);
 	if (n_threads > want)
 		n_threads = (unsigned)want;
 	for (unsigned t = 1; t < n_threads; t++)
-		if (pthread_create(&threads[started], NULL, fx_head_worker, &j) == 0)
+		if (pthread_create(&tids[started], NULL, fx_head_worker, &j) == 0)
 			started++;
 	fx_head_worker(&j); /* this thread works too */
 	for (unsigned t = 0; t < started; t++)
-		pthread_join(threads[t], NULL);
+		pthread_join(tids[t], NULL);
 }
 
 static int fx_dirent_cmp(const void *a, const void *b)
@@ -1620,11 +1647,180 @@ static int fx_dir_list_rest(struct fx_fs *fs, struct fx_dir *d, const char *pref
 	return ret;
 }
 
+/* The whole listing of @prefix, page after page. */
+static int fx_dir_list(struct fx_fs *fs, const char *prefix, struct fx_dir **out)
+{
+	struct fx_dir *d = calloc(1, sizeof(*d));
+	int ret;
+
+	*out = NULL;
+	if (!d)
+		return -ENOMEM;
+	atomic_init(&d->refs, 1);
+	d->prefix = prefix;
+	d->fs = fs;
+	ret = fx_backend_list_all(fs->backend, prefix, "/", fx_dir_collect, d);
+	d->prefix = NULL;
+	if (ret < 0) {
+		fx_dir_free(d);
+		return ret;
+	}
+	*out = d;
+	return 0;
+}
+
+/*
+ * Walk-ahead. A walk opens a directory's subdirectories one after another,
+ * each costing a round trip or two (its subtree page, the HEADs of the
+ * markers in it). When one of them is opened as part of a walk, the next
+ * FX_WALK_AHEAD siblings in its parent's listing that no walk listed yet are
+ * listed in the background, FX_WALK_AHEAD_THREADS at a time, each as the
+ * walk would (its subtree page, else its listing) with its markers HEADed.
+ * Their slots in the walked table are reserved first, so an opendir that
+ * comes before its listing is done waits for it instead of asking again.
+ */
+struct fx_walk_ahead {
+	struct fx_fs *fs;
+	uint64_t gen;
+	char *prefix[FX_WALK_AHEAD];
+	unsigned n;
+	atomic_uint next; /* prefixes taken by the threads */
+	atomic_uint left; /* threads still running */
+};
+
+static void *fx_walk_ahead_worker(void *arg)
+{
+	struct fx_walk_ahead *a = arg;
+	struct fx_fs *fs = a->fs;
+	unsigned i;
+
+	while ((i = atomic_fetch_add(&a->next, 1)) < a->n) {
+		char *prefix = a->prefix[i];
+		struct fx_dir *d = fx_walk(fs, prefix, a->gen);
+
+		if (!d) /* the page did not hold it all */
+			fx_dir_list(fs, prefix, &d);
+		if (d) {
+			fx_dir_reuse_attrs(fs, NULL, d, prefix);
+			fx_dir_fetch_meta(fs, d, prefix, FX_WALK_AHEAD_HEADS);
+		}
+		a->prefix[i] = NULL;
+		fx_walked_put(fs, prefix, d, a->gen); /* NULL: drops the reservation */
+	}
+	if (atomic_fetch_sub(&a->left, 1) == 1)
+		free(a);
+	pthread_mutex_lock(&fs->listings_lock);
+	atomic_fetch_sub(&fs->walkers, 1);
+	pthread_cond_broadcast(&fs->walked_cond);
+	pthread_mutex_unlock(&fs->listings_lock);
+	return NULL;
+}
+
+/* Reserve @prefix's slot for a walk-ahead: false when it is listed or being
+ * listed already, or no slot is free. */
+static bool fx_walked_reserve(struct fx_fs *fs, const char *prefix)
+{
+	struct fx_walked *slot = NULL;
+	bool reserved = false;
+
+	pthread_mutex_lock(&fs->listings_lock);
+	for (int i = 0; i < FX_WALKED; i++) {
+		struct fx_walked *w = &fs->walked[i];
+
+		if (w->prefix && strcmp(w->prefix, prefix) == 0) {
+			slot = NULL;
+			break;
+		}
+		if (!w->prefix && !slot)
+			slot = w;
+	}
+	if (slot && (slot->prefix = strdup(prefix)))
+		reserved = slot->pending = true;
+	pthread_mutex_unlock(&fs->listings_lock);
+	return reserved;
+}
+
+static int fx_dirent_name_cmp(const void *name, const void *e)
+{
+	return strcmp(name, ((const struct fx_dirent *)e)->name);
+}
+
+/* @in (@key) is being walked: list its next siblings ahead (see above). */
+static void fx_walk_ahead(struct fx_fs *fs, struct fx_inode *in, const char *key, uint64_t gen)
+{
+	struct fx_inode *parent = fx_itable_parent(fs->inodes, in);
+	const char *slash = strrchr(key, '/'), *name = slash ? slash + 1 : key;
+	int plen = (int)(name - key);
+	struct fx_walk_ahead *a = NULL;
+	const struct fx_dirent *me;
+	struct fx_dir *pd = NULL;
+	unsigned threads;
+
+	if (!parent || !(pd = fx_listing_get(fs, parent->ino)) ||
+	    !(me = bsearch(name, pd->e, pd->n, sizeof(*pd->e), fx_dirent_name_cmp)) ||
+	    !(a = calloc(1, sizeof(*a))))
+		goto out;
+	a->fs = fs;
+	a->gen = gen;
+	for (size_t i = (size_t)(me - pd->e) + 1, seen = 0; i < pd->n && seen < FX_WALK_AHEAD; i++) {
+		const struct fx_dirent *de = &pd->e[i];
+		struct fx_inode *sib;
+		bool listed = false;
+		char *prefix;
+
+		if (!de->is_dir)
+			continue;
+		seen++;
+		/* One the walk opened already (out of order) is not listed again. */
+		if ((sib = fx_itable_child(fs->inodes, parent, de->name))) {
+			pthread_mutex_lock(&sib->lock);
+			listed = sib->listed_at && fx_now() < sib->listed_at + fs->opt.dir_ttl;
+			pthread_mutex_unlock(&sib->lock);
+			fx_itable_put(fs->inodes, sib);
+		}
+		if (listed || asprintf(&prefix, "%.*s%s/", plen, key, de->name) < 0)
+			continue;
+		if (fx_walked_reserve(fs, prefix))
+			a->prefix[a->n++] = prefix;
+		else
+			free(prefix);
+	}
+	if (a->n == 0)
+		goto out;
+	threads = a->n < FX_WALK_AHEAD_THREADS ? a->n : FX_WALK_AHEAD_THREADS;
+	atomic_init(&a->left, threads);
+	atomic_fetch_add(&fs->walkers, threads);
+	for (unsigned t = 0; t < threads; t++) {
+		pthread_attr_t attr;
+		pthread_t tid;
+		int err;
+
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		err = pthread_create(&tid, &attr, fx_walk_ahead_worker, a);
+		pthread_attr_destroy(&attr);
+		if (err) {
+			/* This thread does the work of those not started; it
+			 * counts for them all. */
+			atomic_fetch_sub(&a->left, threads - t - 1);
+			atomic_fetch_sub(&fs->walkers, threads - t - 1);
+			fx_walk_ahead_worker(a);
+			break;
+		}
+	}
+	a = NULL;
+out:
+	free(a);
+	fx_dir_free(pd);
+	fx_itable_put(fs->inodes, parent);
+}
+
 static int do_opendir(struct fx_fs *fs, fuse_ino_t ino, struct fx_dir **out)
 {
 	struct fx_inode *in = fx_itable_get(fs->inodes, ino);
 	char key[FX_KEY_BUF], prefix[FX_KEY_BUF];
-	struct fx_dir *d, *walked;
+	struct fx_dir *d;
+	bool walking;
 	uint64_t gen;
 	size_t w = 0;
 	int ret;
@@ -1637,33 +1833,24 @@ static int do_opendir(struct fx_fs *fs, fuse_ino_t ino, struct fx_dir **out)
 		return 0;
 	}
 	gen = atomic_load(&fs->gen);
-	ret = fx_key(fs, in, key);
-	if (ret < 0 || !(d = calloc(1, sizeof(*d)))) {
+	if ((ret = fx_key(fs, in, key)) < 0) {
 		fx_itable_put(fs->inodes, in);
-		return ret < 0 ? ret : -ENOMEM;
+		return ret;
 	}
-	atomic_init(&d->refs, 1);
 	fx_ns_dir_marker(key, prefix, sizeof(prefix));
-	walked = fx_walked_take(fs, prefix);
-	if (walked && walked->more && fx_dir_list_rest(fs, walked, prefix) < 0) {
-		fx_dir_free(walked); /* its token failed: list afresh */
-		walked = NULL;
+	walking = key[0] && fx_keeps_pages(fs) && fx_walking(fs, in);
+	if (walking)
+		fx_walk_ahead(fs, in, key, gen);
+	d = fx_walked_take(fs, prefix);
+	if (d && d->more && fx_dir_list_rest(fs, d, prefix) < 0) {
+		fx_dir_free(d); /* its token failed: list afresh */
+		d = NULL;
 	}
-	if (walked ||
-	    (key[0] && fx_keeps_pages(fs) && fx_walking(fs, in) &&
-	     (walked = fx_walk(fs, prefix, gen)))) {
-		fx_dir_free(d);
-		d = walked;
-		ret = 0;
-	} else {
-		d->prefix = prefix;
-		d->fs = fs;
-		ret = fx_backend_list_all(fs->backend, prefix, "/", fx_dir_collect, d);
-		d->prefix = NULL;
-	}
+	if (!d && walking)
+		d = fx_walk(fs, prefix, gen);
+	ret = d ? 0 : fx_dir_list(fs, prefix, &d);
 	if (ret < 0) {
 		fx_itable_put(fs->inodes, in);
-		fx_dir_free(d);
 		return ret;
 	}
 	pthread_mutex_lock(&in->lock);
@@ -1671,7 +1858,7 @@ static int do_opendir(struct fx_fs *fs, fuse_ino_t ino, struct fx_dir **out)
 	pthread_mutex_unlock(&in->lock);
 	fx_dir_reuse_attrs(fs, in, d, prefix);
 	fx_itable_put(fs->inodes, in);
-	fx_dir_fetch_meta(fs, d, prefix);
+	fx_dir_fetch_meta(fs, d, prefix, 0);
 	fx_dir_remember_attrs(fs, d, prefix);
 	/* A key that is both an object and a prefix shows as the directory. */
 	if (d->n) /* qsort(NULL, 0) is undefined */
@@ -3105,6 +3292,8 @@ int fx_fs_new(struct fx_backend *b, const struct fx_fs_options *opt,
 
 	if (!fs)
 		return -ENOMEM;
+	pthread_mutex_init(&fs->listings_lock, NULL);
+	pthread_cond_init(&fs->walked_cond, NULL);
 	fs->backend = b;
 	fs->opt = *opt;
 	fs->defaults.uid = opt->uid;
@@ -3134,7 +3323,6 @@ int fx_fs_new(struct fx_backend *b, const struct fx_fs_options *opt,
 		}
 		fx_learn_set_hook(fs->cache->learn, fx_predicted, fs);
 	}
-	pthread_mutex_init(&fs->listings_lock, NULL);
 	/* The root page the backend listed to check the store serves the
 	 * mount's first ls and the lookups in the root. */
 	if (fx_keeps_pages(fs)) {
@@ -3165,6 +3353,12 @@ void fx_fs_free(struct fx_fs *fs)
 {
 	if (!fs)
 		return;
+	/* Walk-aheads use the backend: wait for them, under the lock their
+	 * last step holds. */
+	pthread_mutex_lock(&fs->listings_lock);
+	while (atomic_load(&fs->walkers))
+		pthread_cond_wait(&fs->walked_cond, &fs->listings_lock);
+	pthread_mutex_unlock(&fs->listings_lock);
 	for (int i = 0; i < FX_LISTINGS; i++)
 		fx_dir_free(fs->listings[i].dir);
 	for (int i = 0; i < FX_WALKED; i++) {
