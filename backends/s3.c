@@ -1299,9 +1299,7 @@ static int fx_s3_opening_list(void *state, fx_list_fn fn, void *arg, char **next
 	s3->opening = NULL;
 	for (size_t i = 0; i < p->n && !ret; i++)
 		ret = fn(arg, &p->e[i]);
-	if (ret > 0) /* stopped by the callback, as list() */
-		ret = 0;
-	if (ret == 0) {
+	if (ret == 0) { /* as list(): a callback's stop is returned, with no token */
 		*next_token = p->token;
 		p->token = NULL;
 	}

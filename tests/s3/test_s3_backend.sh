@@ -637,6 +637,16 @@ fx_eq "... and shows the same modes, owners, sizes and times as before the remou
 fx_eq "... including the chmod made before it" "-rwxr-x--x" "$(stat -c %A "$M/many/f0007")"
 [ "$modes1" != "$modes1c" ] || fx_fail "the chmod changed the listing" "it did not"
 fx_umount "$M"
+# The mount checks the bucket with the first page of the root's listing and
+# keeps it: the first ls of the mount point lists nothing. (It HEADs many/,
+# a marker that would hold the directory's mode, as every listing does.)
+mount_proxy "$B" "$M" "" "$FX_TMP/cache-many-root" || fx_finish
+log_from=$(wc -l <"$FX_TMP/proxy.log")
+fx_eq "ls of the mount point right after mounting shows many" many "$(ls "$M")"
+fx_eq "... with no list request, and only many/'s marker HEADed" "0 1" \
+	"$(tail -n +$((log_from + 1)) "$FX_TMP/proxy.log" | grep -c '^fxproxy: GET [^ ]*list-type=2') $(
+		tail -n +$((log_from + 1)) "$FX_TMP/proxy.log" | grep -c '^fxproxy: HEAD [^ ]*/many/ ')"
+fx_umount "$M"
 # Paths used with no listing (a program opening its files by name): the
 # lookup of many/ fetched its first page, and names in it are answered from
 # that page: a file is HEADed at lookup for its own metadata (none again at
