@@ -78,7 +78,7 @@ struct fx_fs {
 		char *prefix; /* "a/b/" */
 		uint64_t gen;
 		double expiry;
-		struct fx_dir *dir; /* as listed: not yet sorted nor HEADed */
+		struct fx_dir *dir; /* as listed: not sorted; HEADed if by a walk-ahead */
 		bool pending;	    /* reserved: a walk-ahead is listing it */
 	} walked[FX_WALKED];   /* listings_lock */
 	size_t walked_entries; /* listings_lock */

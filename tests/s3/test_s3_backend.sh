@@ -746,6 +746,16 @@ fx_eq "... a second find shows the same" 19 "$(find "$M/ahead" | wc -l)"
 fx_eq "... and lists nothing again" 0 \
 	"$(tail -n +$((log_from + 1)) "$FX_TMP/proxy.log" | grep -c '^fxproxy: GET [^ ]*list-type=2')"
 fx_umount "$M"
+# A file created while a walk-ahead lists its directory: the listing, taken
+# before the change, is not shown after it.
+mount_proxy "$B" "$M" "" "$FX_TMP/cache-ahead2" || fx_finish
+proxy POST rules '[{"method":"GET","query":"ahead%2Ft3%2F","latency":2000}]' >/dev/null
+ls "$M/ahead" >/dev/null
+ls "$M/ahead/t0" >/dev/null # a walk: t1-t5 are listed ahead, t3 slowly
+fx_ok "create ahead/t3/new while t3 is being listed ahead" touch "$M/ahead/t3/new"
+proxy DELETE rules >/dev/null
+fx_eq "... find then shows it" "$M/ahead/t3/new" "$(find "$M/ahead" -name new)"
+fx_umount "$M"
 
 # ----------------------------------------------- the secret, everywhere
 
