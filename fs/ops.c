@@ -49,6 +49,7 @@
 #define FX_WALK_AHEAD 8	       /* next sibling directories a walk lists ahead */
 #define FX_WALK_AHEAD_THREADS 4 /* ... so many at a time */
 #define FX_WALK_AHEAD_HEADS 8   /* ... each HEADing its markers on so many threads */
+#define FX_WALK_AHEAD_PAGES 4   /* ... and walking at most so many pages of it */
 #define FX_PROBE_DIR_FIRST 1u /* fx_probe: an inode known as a directory */
 #define FX_PROBE_PAGE 2u      /* ... a lookup: probe a directory with a page */
 #define FX_NEGATIVES 1024 /* names known absent, kept for negative_ttl */
@@ -1451,22 +1452,31 @@ static bool fx_walking(struct fx_fs *fs, struct fx_inode *in)
 }
 
 /*
- * One page of @prefix's subtree (see above): the listing of @prefix as
- * fx_dir_collect makes it, or NULL when the page did not hold all of it (or
- * on error: the caller lists as usual). Keeps the directories below.
+ * Up to @pages pages of @prefix's subtree (see above): the listing of
+ * @prefix as fx_dir_collect makes it, or NULL when they did not hold all of
+ * it (or on error: the caller lists as usual). Keeps the directories below.
  */
-static struct fx_dir *fx_walk(struct fx_fs *fs, const char *prefix, uint64_t gen)
+static struct fx_dir *fx_walk(struct fx_fs *fs, const char *prefix, uint64_t gen, unsigned pages)
 {
 	struct fx_walk w = { .fs = fs, .gen = gen };
-	char *next = NULL, *p = strdup(prefix);
+	char *token = NULL, *next = NULL, *p = strdup(prefix);
 	int ret;
 
 	if (!p || fx_walk_push(&w, p) < 0)
 		return NULL;
-	ret = fx_backend_list(fs->backend, prefix, NULL, NULL, FX_WALK_KEYS,
-			      fx_walk_collect, &w, &next);
+	/* Keys come in order across pages too: the walk goes on where it was. */
+	for (;;) {
+		ret = fx_backend_list(fs->backend, prefix, NULL, token, FX_WALK_KEYS,
+				      fx_walk_collect, &w, &next);
+		if (ret < 0 || !next || --pages == 0 || (token && strcmp(next, token) == 0))
+			break;
+		free(token);
+		token = next;
+		next = NULL;
+	}
 	while (w.depth > 0) /* the last key's ancestors: whole if no page follows */
 		fx_walk_pop(&w, ret >= 0 && !next);
+	free(token);
 	free(next);
 	return w.top;
 }
@@ -1675,7 +1685,8 @@ static int fx_dir_list(struct fx_fs *fs, const char *prefix, struct fx_dir **out
  * markers in it). When one of them is opened as part of a walk, the next
  * FX_WALK_AHEAD siblings in its parent's listing that no walk listed yet are
  * listed in the background, FX_WALK_AHEAD_THREADS at a time, each as the
- * walk would (its subtree page, else its listing) with its markers HEADed.
+ * walk would but with up to FX_WALK_AHEAD_PAGES pages of its subtree (else
+ * its listing), with its markers HEADed.
  * Their slots in the walked table are reserved first, so an opendir that
  * comes before its listing is done waits for it instead of asking again.
  */
@@ -1696,9 +1707,9 @@ static void *fx_walk_ahead_worker(void *arg)
 
 	while ((i = atomic_fetch_add(&a->next, 1)) < a->n) {
 		char *prefix = a->prefix[i];
-		struct fx_dir *d = fx_walk(fs, prefix, a->gen);
+		struct fx_dir *d = fx_walk(fs, prefix, a->gen, FX_WALK_AHEAD_PAGES);
 
-		if (!d) /* the page did not hold it all */
+		if (!d) /* the pages did not hold it all */
 			fx_dir_list(fs, prefix, &d);
 		if (d) {
 			fx_dir_reuse_attrs(fs, NULL, d, prefix);
@@ -1847,7 +1858,7 @@ static int do_opendir(struct fx_fs *fs, fuse_ino_t ino, struct fx_dir **out)
 		d = NULL;
 	}
 	if (!d && walking)
-		d = fx_walk(fs, prefix, gen);
+		d = fx_walk(fs, prefix, gen, 1);
 	ret = d ? 0 : fx_dir_list(fs, prefix, &d);
 	if (ret < 0) {
 		fx_itable_put(fs->inodes, in);
