@@ -724,6 +724,7 @@ static int fx_publish_meta(struct fx_fs *fs, struct fx_inode *in)
 		goto out;
 	if (S_ISDIR(st.st_mode)) {
 		fx_ns_dir_marker(key, marker, sizeof(marker));
+		fx_store_attrs_forget(fs->cache->store, marker);
 		ret = fx_backend_put(fs->backend, marker, fs->devnull, 0, &meta, NULL);
 	} else {
 		fx_store_attrs_forget(fs->cache->store, key);
@@ -1422,9 +1423,17 @@ static int fx_walk_collect(void *arg, const struct fx_list_entry *le)
 		if (!(sub = strndup(key, sl)))
 			return -ENOMEM;
 		ret = fx_dir_collect(wd->d, &(struct fx_list_entry){ .key = sub, .is_prefix = true });
-		/* A marker, if any, is the first key below its prefix. */
-		if (ret == 0 && wd->d->n > n)
-			wd->d->e[n].need_head = key[sl] == '\0';
+		/* A marker, if any, is the first key below its prefix: its
+		 * listed version names the metadata the cache may remember. */
+		if (ret == 0 && wd->d->n > n && key[sl] == '\0') {
+			struct fx_dirent *de = &wd->d->e[n];
+
+			snprintf(de->etag, sizeof(de->etag), "%s", le->etag ? le->etag : "");
+			de->obj_size = le->size;
+			de->obj_mtime_ns = le->mtime_ns;
+		} else if (ret == 0 && wd->d->n > n) {
+			wd->d->e[n].need_head = false;
+		}
 		free(wd->last_sub);
 		wd->last_sub = sub;
 		if (ret < 0)
@@ -1518,7 +1527,7 @@ static void *fx_head_worker(void *arg)
 			de->meta = info.meta;
 			info.meta = (struct fx_meta){ 0 };
 			snprintf(de->etag, sizeof(de->etag), "%s", info.etag);
-			de->headed = !de->is_dir;
+			de->headed = true;
 			de->need_head = false;
 			de->obj_size = info.size;
 			de->obj_mtime_ns = info.mtime_ns;
@@ -1559,15 +1568,17 @@ static void fx_dir_reuse_attrs(struct fx_fs *fs, struct fx_inode *dir, struct fx
 		pthread_mutex_unlock(&child->lock);
 		fx_itable_put(fs->inodes, child);
 	}
+	/* A directory's etag is its marker's, known when a walk's page showed
+	 * the marker key (a delimiter listing shows only the prefix). */
 	for (size_t i = 0; i < d->n; i++) {
 		struct fx_dirent *de = &d->e[i];
 
-		if (!de->need_head || de->is_dir || !de->etag[0])
+		if (!de->need_head || !de->etag[0])
 			continue;
-		snprintf(key, sizeof(key), "%s%s", prefix, de->name);
+		snprintf(key, sizeof(key), "%s%s%s", prefix, de->name, de->is_dir ? "/" : "");
 		if (fx_store_attrs_get(fs->cache->store, key, de->etag, de->obj_size,
 				       de->obj_mtime_ns, &de->meta) == 0) {
-			fx_ns_stat(&de->st, &de->meta, false, de->obj_size, de->obj_mtime_ns,
+			fx_ns_stat(&de->st, &de->meta, de->is_dir, de->obj_size, de->obj_mtime_ns,
 				   &fs->defaults);
 			de->need_head = false;
 		}
@@ -1584,7 +1595,8 @@ static void fx_dir_remember_attrs(struct fx_fs *fs, struct fx_dir *d, const char
 	for (size_t i = 0; recs && keys && i < d->n; i++) {
 		struct fx_dirent *de = &d->e[i];
 
-		if (!de->headed || !de->etag[0] || asprintf(&keys[n], "%s%s", prefix, de->name) < 0)
+		if (!de->headed || !de->etag[0] ||
+		    asprintf(&keys[n], "%s%s%s", prefix, de->name, de->is_dir ? "/" : "") < 0)
 			continue;
 		recs[n] = (struct fx_store_attrs){ .key = keys[n], .etag = de->etag,
 						   .size = de->obj_size,
@@ -2072,6 +2084,7 @@ static int do_mkdir(struct fx_fs *fs, fuse_req_t req, fuse_ino_t parent_ino, con
 		goto out;
 	fx_new_stat(fs, req, S_IFDIR | (mode & 07777), &st);
 	fx_ns_dir_marker(key, marker, sizeof(marker));
+	fx_store_attrs_forget(fs->cache->store, marker);
 	if ((ret = fx_ns_meta_from_stat(&meta, &st)) < 0 ||
 	    (ret = fx_backend_put(fs->backend, marker, fs->devnull, 0, &meta, NULL)) < 0)
 		goto out;
@@ -2141,8 +2154,10 @@ static int do_remove(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name, 
 	if (dir) {
 		fx_ns_dir_marker(key, marker, sizeof(marker));
 		ret = fx_dir_empty(fs, marker);
-		if (ret == 0)
+		if (ret == 0) {
+			fx_store_attrs_forget(fs->cache->store, marker);
 			ret = fx_backend_delete(fs->backend, marker);
+		}
 	} else {
 		bool remote = true;
 

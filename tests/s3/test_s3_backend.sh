@@ -707,6 +707,15 @@ fx_eq "a listing of big/ from plain pages has all 1,005 objects" 1005 "$(ls "$M/
 fx_ok "create a file in a walked directory" touch "$M/walk/d2/s2/new"
 fx_eq "... a new walk shows it" 1 "$(find "$M/walk" -name new | wc -l)"
 fx_umount "$M"
+# A remount on the same cache: a walk's page shows d1/s9's marker key with
+# its version, for which the cache remembers the marker's metadata.
+mount_proxy "$B" "$M" "" "$FX_TMP/cache-walk2" || fx_finish
+log_from=$(wc -l <"$FX_TMP/proxy.log")
+fx_eq "after a remount, find of the tree shows it all" 1042 "$(find "$M/walk" | wc -l)"
+fx_eq "... with no HEAD of d1/s9's marker (remembered)" 0 \
+	"$(tail -n +$((log_from + 1)) "$FX_TMP/proxy.log" | grep -c '^fxproxy: HEAD [^ ]*/walk/d1/s9/ ')"
+fx_eq "... whose mode still shows" "drwx--x---" "$(stat -c %A "$M/walk/d1/s9")"
+fx_umount "$M"
 # A directory larger than a page, looked up cold: its lookup's page is the
 # first of its listing, and the opendir asks for the rest with its token.
 mount_proxy "$B" "$M" "" "$FX_TMP/cache-walk3" || fx_finish
