@@ -845,14 +845,21 @@ static void fx_op_init(void *userdata, struct fuse_conn_info *conn)
 /*
  * A name never looked up in @parent, answered from the listing its parent's
  * lookup, a walk or the mount just fetched (fx_walked_find) with no request:
- * 1 and a file's @st, @meta, @etag when the cache remembers the metadata of
- * the version listed, 0 when absent there, 2 when listed as a directory
- * (probed as one, with no HEAD), -1 when that takes a probe. A file's own
- * metadata (mode, owner, mtime, symlink) is not in a listing: a lookup by
- * name HEADs it, so `stat` and `readlink` show what the object holds.
+ * 1 and a file's @st, @meta, @etag, 0 when absent there, 2 when listed as a
+ * directory (probed as one, with no HEAD), -1 when that takes a probe.
+ * A listing lacks a file's own metadata (mode, owner, mtime, symlink):
+ * - the cache may remember it for the version listed: exact, no request;
+ * - else an object larger than any link target (FX_LINK_MAX) cannot be a
+ *   symlink: its listed attributes are given (*@lazy), for the kernel to ask
+ *   again at once (attr_timeout 0), so `stat` HEADs it (getattr) while an
+ *   `open` HEADs it and fetches its first block together (fx_open_ahead);
+ * - else (-1) it is HEADed now, as it may be a link, and its bytes, at most
+ *   FX_LINK_MAX, are fetched meanwhile: `cat` waits one round trip.
  */
+#define FX_LINK_MAX 4096 /* the longest symlink target an object holds (PATH_MAX) */
 static int fx_lookup_listed(struct fx_fs *fs, struct fx_inode *parent, const char *key,
-			    const char *name, struct stat *st, struct fx_meta *meta, char *etag)
+			    const char *name, struct stat *st, struct fx_meta *meta, char *etag,
+			    unsigned *lazy)
 {
 	char pkey[FX_KEY_BUF], prefix[FX_KEY_BUF];
 	struct fx_dirent de = { 0 };
@@ -863,11 +870,18 @@ static int fx_lookup_listed(struct fx_fs *fs, struct fx_inode *parent, const cha
 	fx_ns_dir_marker(pkey, prefix, sizeof(prefix));
 	if ((ret = fx_walked_find(fs, prefix, name, &de)) != 1)
 		return ret;
+	*lazy = 0;
 	/* Metadata the cache remembers for the version listed, as ls -l shows. */
-	if (de.need_head &&
-	    (!de.etag[0] || fx_store_attrs_get(fs->cache->store, key, de.etag, de.obj_size,
-					       de.obj_mtime_ns, &de.meta) < 0)) {
+	if (de.need_head && de.etag[0] &&
+	    fx_store_attrs_get(fs->cache->store, key, de.etag, de.obj_size, de.obj_mtime_ns,
+			       &de.meta) == 0)
+		de.need_head = false;
+	if (de.need_head && de.obj_size <= FX_LINK_MAX) {
+		struct fx_object_ref obj = { .key = key, .version = de.etag, .size = de.obj_size };
+
 		fx_meta_clear(&de.meta);
+		if (de.etag[0] && de.obj_size && fs->cache->opt.prefetch != FX_PREFETCH_OFF)
+			fx_reader_prefetch(fs->cache->reader, &obj, 0, 1, FX_FETCH_READAHEAD);
 		return -1;
 	}
 	fx_ns_stat(&de.st, &de.meta, false, de.obj_size, de.obj_mtime_ns, &fs->defaults);
@@ -875,6 +889,7 @@ static int fx_lookup_listed(struct fx_fs *fs, struct fx_inode *parent, const cha
 	fx_meta_clear(meta);
 	*meta = de.meta;
 	snprintf(etag, FX_ETAG_MAX, "%s", de.etag);
+	*lazy = de.need_head ? FX_ATTR_LAZY : 0;
 	return 1;
 }
 
@@ -887,6 +902,7 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 	struct stat st;
 	bool known, conflict, seen, was_dir = false;
 	uint64_t gen = atomic_load(&fs->gen);
+	unsigned lazy = 0;
 	int ret;
 
 	if (!parent)
@@ -910,7 +926,7 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 		fx_itable_put(fs->inodes, in);
 	}
 	/* A name seen before is probed: its attributes expired. */
-	ret = seen ? -1 : fx_lookup_listed(fs, parent, key, name, &st, &meta, etag);
+	ret = seen ? -1 : fx_lookup_listed(fs, parent, key, name, &st, &meta, etag, &lazy);
 	if (ret == 0)
 		ret = -ENOENT;
 	else if (ret == 1)
@@ -925,13 +941,15 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 	if (ret < 0)
 		goto out;
 	/* On a type conflict with a busy local inode, the local one answers. */
-	in = fx_child_install(fs, parent, name, &st, &meta, etag, 0, &conflict);
+	in = fx_child_install(fs, parent, name, &st, &meta, etag, lazy, &conflict);
 	if (!in) {
 		ret = -ENOMEM;
 		goto out;
 	}
 reply:
 	fx_entry_of(fs, in, e);
+	if (lazy) /* a stat asks (getattr) for what the listing lacked */
+		e->attr_timeout = 0;
 	fx_itable_lookup(fs->inodes, in);
 	fx_itable_put(fs->inodes, in);
 out:

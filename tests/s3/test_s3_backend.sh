@@ -649,8 +649,9 @@ fx_eq "... with no list request, and only many/'s marker HEADed" "0 1" \
 fx_umount "$M"
 # Paths used with no listing (a program opening its files by name): the
 # lookup of many/ fetched its first page, and names in it are answered from
-# that page: a file is HEADed at lookup for its own metadata (none again at
-# open), a name the page lacks costs nothing.
+# that page. A file small enough to be a symlink is HEADed at lookup, its
+# bytes fetched meanwhile (none again at open); a name the page lacks costs
+# nothing.
 mount_proxy "$B" "$M" "" "$FX_TMP/cache-many-paths" || fx_finish
 log_from=$(wc -l <"$FX_TMP/proxy.log")
 fx_eq "cat of many/f0005 by its path, cold" x "$(cat "$M/many/f0005")"
@@ -659,6 +660,24 @@ fx_ok "... a name not in the listing is absent" bash -c "! stat '$M/many/nothere
 reqs=$(tail -n +$((log_from + 1)) "$FX_TMP/proxy.log")
 fx_eq "... costing 1 list page, 2 HEADs (each file at lookup) and 2 object GETs" "1 2 2" \
 	"$(grep -c '^fxproxy: GET [^ ]*list-type=2' <<<"$reqs") $(grep -c '^fxproxy: HEAD ' <<<"$reqs") $(grep -c '^fxproxy: GET [^ ?]*many/f000[56] ' <<<"$reqs")"
+fx_umount "$M"
+# A larger file by path (it cannot be a symlink): the lookup gives the
+# listed attributes for the kernel to ask again at once, so stat HEADs it
+# and shows its own mode, and a cat HEADs it and fetches its first block
+# together.
+fx_bucket_put "$B/paths/big" mode=33152 <"$DATA/100k"
+mount_proxy "$B" "$M" "" "$FX_TMP/cache-paths1" || fx_finish
+fx_eq "stat of paths/big by its path, cold, shows its stored mode" 600 "$(stat -c %a "$M/paths/big")"
+fx_umount "$M"
+mount_proxy "$B" "$M" "" "$FX_TMP/cache-paths2" || fx_finish
+proxy POST rules '[{"method":"HEAD","latency":1500}]' >/dev/null
+log_from=$(wc -l <"$FX_TMP/proxy.log")
+fx_ok "cat of paths/big by its path, cold (HEADs slowed by 1.5 s)" cmp "$DATA/100k" "$M/paths/big"
+proxy DELETE rules >/dev/null
+fx_eq "... its first block's GET ran during its one HEAD" "GET HEAD " \
+	"$(tail -n +$((log_from + 1)) "$FX_TMP/proxy.log" | grep -o '^fxproxy: [A-Z]* [^ ]*paths/big' |
+		cut -d' ' -f2 | tr '\n' ' ')"
+fx_eq "... and stat then shows its stored mode" 600 "$(stat -c %a "$M/paths/big")"
 fx_umount "$M"
 
 # -------------------------------------------- a walk: find, ls -R, du
