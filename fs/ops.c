@@ -948,8 +948,11 @@ static int do_lookup(struct fx_fs *fs, fuse_ino_t parent_ino, const char *name,
 	}
 reply:
 	fx_entry_of(fs, in, e);
-	if (lazy) /* a stat asks (getattr) for what the listing lacked */
+	/* Attributes from a listing: a stat asks (getattr) for what it lacked. */
+	pthread_mutex_lock(&in->lock);
+	if (in->meta_lazy)
 		e->attr_timeout = 0;
+	pthread_mutex_unlock(&in->lock);
 	fx_itable_lookup(fs->inodes, in);
 	fx_itable_put(fs->inodes, in);
 out:

@@ -679,6 +679,15 @@ fx_eq "... its first block's GET ran during its one HEAD" "GET HEAD " \
 		cut -d' ' -f2 | tr '\n' ' ')"
 fx_eq "... and stat then shows its stored mode" 600 "$(stat -c %a "$M/paths/big")"
 fx_umount "$M"
+# A listed file looked up again after the kernel dropped its dentry, while
+# rustfx still holds the listing's attributes: stat asks for the rest.
+mount_proxy "$B" "$M" "" "$FX_TMP/cache-paths3" || fx_finish
+fx_eq "ls -l of paths/ shows big with the listing's mode" "-rw-r--r--" \
+	"$(ls -l "$M/paths" | awk '$NF == "big" { print $1 }')"
+sync
+echo 2 >/proc/sys/vm/drop_caches
+fx_eq "... after drop_caches, stat of paths/big shows its stored mode" 600 "$(stat -c %a "$M/paths/big")"
+fx_umount "$M"
 
 # -------------------------------------------- a walk: find, ls -R, du
 # A directory opened right after its parent was listed is being walked: its
