@@ -86,28 +86,9 @@ struct fx_s3 {
 	unsigned concurrency;
 	pthread_key_t curl_key; /* this thread's easy handle */
 	atomic_bool list_raw;   /* the server ignores encoding-type=url: list without it */
-	struct fx_s3_kept *opening; /* the root page open() listed, until taken */
+	struct fx_s3_page *opening; /* the root page open() listed, until taken */
+	char *opening_token;	    /* ... and the token of the page after it */
 };
-
-/* A listing page kept: its entries (strings owned) and the next page's token. */
-struct fx_s3_kept {
-	struct fx_list_entry *e;
-	size_t n, cap;
-	char *token;
-};
-
-static void fx_s3_kept_free(struct fx_s3_kept *p)
-{
-	if (!p)
-		return;
-	for (size_t i = 0; i < p->n; i++) {
-		free((char *)p->e[i].key);
-		free((char *)p->e[i].etag);
-	}
-	free(p->e);
-	free(p->token);
-	free(p);
-}
 
 /* The Date header of the last response this thread received, and the local
  * time it arrived (fx_s3_last_date in s3.h). Per thread, as requests are. */
@@ -741,6 +722,14 @@ static void fx_page_clear(struct fx_s3_page *pg)
 	pg->n = 0;
 }
 
+static void fx_page_free(struct fx_s3_page *pg)
+{
+	fx_page_clear(pg);
+	free(pg->e);
+	free(pg->keys);
+	free(pg->etags);
+}
+
 static int fx_page_restart(struct fx_s3_call *c, void *arg)
 {
 	fx_page_clear(arg);
@@ -798,10 +787,7 @@ again:
 		*next_token = NULL;
 	}
 	fx_s3_list_parser_free(c.parser);
-	fx_page_clear(&pg);
-	free(pg.e);
-	free(pg.keys);
-	free(pg.etags);
+	fx_page_free(&pg);
 	fx_call_free(&c);
 	return ret;
 }
@@ -1231,7 +1217,10 @@ static void fx_s3_free(struct fx_s3 *s3)
 	if (!s3)
 		return;
 	fx_s3_creds_free(s3->creds);
-	fx_s3_kept_free(s3->opening);
+	if (s3->opening)
+		fx_page_free(s3->opening);
+	free(s3->opening);
+	free(s3->opening_token);
 	free(s3->scheme_host);
 	free(s3->host);
 	free(s3->bucket);
@@ -1258,52 +1247,26 @@ static const char *fx_cfg_str(const struct fx_config *cfg, const char *k, const 
 	return v ? v : def;
 }
 
-static int fx_s3_kept_add(void *arg, const struct fx_list_entry *e)
-{
-	struct fx_s3_kept *p = arg;
-	struct fx_list_entry *slot;
-
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? 2 * p->cap : 64;
-		struct fx_list_entry *grown = realloc(p->e, cap * sizeof(*grown));
-
-		if (!grown)
-			return -ENOMEM;
-		p->e = grown;
-		p->cap = cap;
-	}
-	slot = &p->e[p->n];
-	*slot = *e;
-	slot->meta = NULL;
-	slot->key = strdup(e->key);
-	slot->etag = e->etag ? strdup(e->etag) : NULL;
-	if (!slot->key || (e->etag && !slot->etag)) {
-		free((char *)slot->key);
-		free((char *)slot->etag);
-		return -ENOMEM;
-	}
-	p->n++;
-	return 0;
-}
-
 /* Replay the page open() listed, once: the mount's first ls of the root, and
  * lookups in it, need no request of their own. */
 static int fx_s3_opening_list(void *state, fx_list_fn fn, void *arg, char **next_token)
 {
 	struct fx_s3 *s3 = state;
-	struct fx_s3_kept *p = s3->opening;
+	struct fx_s3_page *pg = s3->opening;
 	int ret = 0;
 
-	if (!p)
+	if (!pg)
 		return -ENOENT;
 	s3->opening = NULL;
-	for (size_t i = 0; i < p->n && !ret; i++)
-		ret = fn(arg, &p->e[i]);
-	if (ret == 0) { /* as list(): a callback's stop is returned, with no token */
-		*next_token = p->token;
-		p->token = NULL;
-	}
-	fx_s3_kept_free(p);
+	for (size_t i = 0; i < pg->n && !ret; i++)
+		ret = fn(arg, &pg->e[i]);
+	if (ret == 0) /* as list(): a callback's stop is returned, with no token */
+		*next_token = s3->opening_token;
+	else
+		free(s3->opening_token);
+	s3->opening_token = NULL;
+	fx_page_free(pg);
+	free(pg);
 	return ret;
 }
 
@@ -1320,16 +1283,17 @@ static void fx_s3_global_init(void)
  * its first ls and lookups would ask for it next. */
 static int fx_s3_probe(struct fx_s3 *s3, const char *url, struct fx_diag *d)
 {
-	struct fx_s3_kept *p = calloc(1, sizeof(*p));
-	int ret = p ? fx_s3_list(s3, "", "/", NULL, 1000, fx_s3_kept_add, p,
-				 &p->token)
-		    : -ENOMEM;
+	struct fx_s3_page *pg = calloc(1, sizeof(*pg));
+	int ret = pg ? fx_s3_list(s3, "", "/", NULL, 1000, fx_page_add, pg, &s3->opening_token)
+		     : -ENOMEM;
 
 	if (ret == 0) {
-		s3->opening = p;
+		s3->opening = pg; /* its keys as list() gives them: strip 0, decoded */
 		return 0;
 	}
-	fx_s3_kept_free(p);
+	if (pg)
+		fx_page_free(pg);
+	free(pg);
 	switch (ret) {
 	case -ENOENT:
 		fx_diag_set(d, -ENOENT, "check the bucket name and the endpoint/region",
