@@ -1660,6 +1660,36 @@ void fx_store_attrs_forget(struct fx_store *s, const char *key)
 		mdb_txn_abort(txn);
 }
 
+void fx_store_attrs_move(struct fx_store *s, const char *from, const char *to)
+{
+	MDB_val k = fx_attrs_key(from), v, kt = fx_attrs_key(to);
+	size_t max = (size_t)mdb_env_get_maxkeysize(s->env);
+	MDB_txn *txn;
+	char *val = NULL;
+	int rc;
+
+	if (!from[0] || !to[0] || k.mv_size > max || fx_index_txn(s, 0, &txn) < 0)
+		return;
+	rc = mdb_get(txn, s->dbi_attrs, &k, &v);
+	if (rc == 0 && kt.mv_size <= max && (val = malloc(v.mv_size))) {
+		memcpy(val, v.mv_data, v.mv_size); /* valid only until the next write */
+		v.mv_data = val;
+		rc = mdb_put(txn, s->dbi_attrs, &kt, &v, 0);
+	} else if (rc == 0 && kt.mv_size <= max) {
+		rc = ENOMEM;
+	} else if (rc == MDB_NOTFOUND && kt.mv_size <= max) {
+		rc = mdb_del(txn, s->dbi_attrs, &kt, NULL); /* nothing to carry: none stays */
+		rc = rc == MDB_NOTFOUND ? 0 : rc;
+	}
+	if (rc == 0)
+		rc = mdb_del(txn, s->dbi_attrs, &k, NULL);
+	free(val);
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+}
+
 int fx_store_attrs_get(struct fx_store *s, const char *key, const char *etag, uint64_t size,
 		       int64_t mtime_ns, struct fx_meta *out)
 {

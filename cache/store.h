@@ -180,6 +180,10 @@ int fx_store_attrs_put(struct fx_store *s, const struct fx_store_attrs *recs, si
  *  to change its metadata or bytes (a change within the same second might
  *  keep the ETag and last-modified second the record is checked against). */
 void fx_store_attrs_forget(struct fx_store *s, const char *key);
+/** @from's record, if any, becomes @to's (replacing @to's): for an object
+ *  moved by a copy that keeps its bytes and metadata. It holds only while
+ *  the listing shows the same version (ETag, size, mtime rule). */
+void fx_store_attrs_move(struct fx_store *s, const char *from, const char *to);
 
 /**
  * The metadata remembered for @key if it was recorded for exactly this

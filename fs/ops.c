@@ -2280,6 +2280,10 @@ static int fx_rename_tree(struct fx_fs *fs, const char *src, const char *dst)
 	for (size_t i = 0; ret == 0 && i < t.n; i++) {
 		snprintf(to, sizeof(to), "%s%s", dst, t.keys[i] + src_len);
 		ret = fx_backend_copy(fs->backend, t.keys[i], to, NULL);
+		/* The copy keeps the metadata: what is remembered of it too, or a
+		 * listing would show the copy without it. */
+		if (ret == 0)
+			fx_store_attrs_move(fs->cache->store, t.keys[i], to);
 	}
 	if (ret == 0 && t.n) {
 		results = calloc(t.n, sizeof(*results));
@@ -2371,10 +2375,14 @@ static int do_rename(struct fx_fs *fs, fuse_ino_t oldp, const char *oldname, fus
 		if (ret == 0 && remote) {
 			fx_store_attrs_forget(fs->cache->store, dst);
 			ret = fx_backend_replace(fs->backend, src, dst);
+			if (ret == 0)
+				fx_store_attrs_move(fs->cache->store, src, dst);
 		}
 	} else if (remote) {
 		fx_store_attrs_forget(fs->cache->store, dst);
 		ret = fx_backend_rename(fs->backend, src, dst);
+		if (ret == 0)
+			fx_store_attrs_move(fs->cache->store, src, dst);
 	}
 	if (ret == 0 && in) {
 		ret = fx_itable_move(fs->inodes, in, np, newname); /* detaches the victim */

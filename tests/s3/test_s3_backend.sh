@@ -744,6 +744,27 @@ fx_eq "... with no HEAD of d1/s9's marker (remembered)" 0 \
 	"$(tail -n +$((log_from + 1)) "$FX_TMP/proxy.log" | grep -c '^fxproxy: HEAD [^ ]*/walk/d1/s9/ ')"
 fx_eq "... whose mode still shows" "drwx--x---" "$(stat -c %A "$M/walk/d1/s9")"
 fx_umount "$M"
+# Renames keep what the cache remembers of the objects they move: after a
+# remount on that cache, ls -l of the new names shows the metadata written
+# through the mount, with no HEAD. (Without it the kernel showed the modes
+# only while it held the inodes, and the listing's defaults once it forgot
+# them.)
+mount_proxy "$B" "$M" "" "$FX_TMP/cache-mv" || fx_finish
+fx_ok "write walk/mv/{a,b} with modes 640 and 600, walk/one with 604" bash -c "
+	mkdir '$M/walk/mv' && echo a >'$M/walk/mv/a' && echo b >'$M/walk/mv/b' &&
+	echo o >'$M/walk/one' && chmod 640 '$M/walk/mv/a' && chmod 600 '$M/walk/mv/b' &&
+	chmod 604 '$M/walk/one'"
+fx_ok "mv of the directory to walk/mv2 and of the file to walk/one2" bash -c "
+	mv '$M/walk/mv' '$M/walk/mv2' && mv '$M/walk/one' '$M/walk/one2'"
+fx_umount "$M"
+mount_proxy "$B" "$M" "" "$FX_TMP/cache-mv" || fx_finish
+log_from=$(wc -l <"$FX_TMP/proxy.log")
+fx_eq "after a remount, ls -l of the moved files shows their modes" \
+	"-rw-r----- a -rw------- b -rw----r-- one2" \
+	"$(ls -l "$M/walk/mv2" | awk 'NR > 1 { printf "%s %s ", $1, $9 }'; ls -l "$M/walk" | awk '$9 == "one2" { printf "%s %s", $1, $9 }')"
+fx_eq "... with no HEAD of them" 0 \
+	"$(tail -n +$((log_from + 1)) "$FX_TMP/proxy.log" | grep -c '^fxproxy: HEAD [^ ]*/walk/\(mv2/[ab]\|one2\) ')"
+fx_umount "$M"
 # A directory larger than a page, looked up cold: its lookup's page is the
 # first of its listing, and the opendir asks for the rest with its token.
 mount_proxy "$B" "$M" "" "$FX_TMP/cache-walk3" || fx_finish
