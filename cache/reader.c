@@ -13,6 +13,8 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <xxhash.h>
 
 #include "cache/reader.h"
@@ -27,35 +29,54 @@
  * alone, so a waiting reader gets its block as soon as it arrives. */
 #define FX_COALESCE_BYTES (8u << 20)
 #define FX_RUN_MAX 64 /* blocks in one such GET at most */
+#define FX_TRIM_IDLE_S 1 /* idle this long, the workers give the heap back */
 
 enum fx_job_state { FX_JOB_QUEUED, FX_JOB_RUNNING, FX_JOB_DONE };
 
-/* The buffer one GET fills, shared by the blocks it fetched (no copy per
- * block); freed with the last of them. The budget is charged per block, so
- * a run's buffer can outlive the charge of its first blocks by as long as
- * its worker takes to store the rest. */
+/*
+ * The buffer one GET fills, shared by the blocks it fetched (no copy per
+ * block); released with the last of them. The budget is charged per block,
+ * so a run's buffer can outlive the charge of its first blocks by as long
+ * as its worker takes to store the rest or its readers take to read them.
+ * Buffers are mmap'd runs of whole blocks (page-aligned, as the store's
+ * O_DIRECT writes want), and a released one waits in r->pool for the next
+ * GET of as many blocks or a few less: its pages are already the
+ * process's, where a new buffer faults each in afresh, which costs more
+ * than the copy into it. Up to pool_max bytes wait; all go after an idle
+ * second.
+ */
 struct fx_buf {
-	unsigned refs; /* r->lock */
-	uint8_t bytes[];
+	unsigned refs;    /* r->lock */
+	unsigned nblocks; /* its size */
+	uint8_t *bytes;
+	struct fx_buf *next; /* in r->pool */
 };
 
-/* One block being fetched. Freed by the worker when nobody waits for it,
- * else by the last waiter; its buffer stays charged to the budget until. */
+/*
+ * One block being fetched, then held: a fetched block stays in the
+ * in-flight table, its bytes in memory, until every byte of it was read
+ * once ("kept"; readers copy it from here instead of reading the block file
+ * back), or its memory is wanted. Freed once out of the table and no reader
+ * copies from it; its buffer stays charged to the budget until.
+ */
 struct fx_job {
 	uint8_t id[FX_BLOCK_ID_LEN];
 	char *key, *version;
 	uint64_t off;
 	uint32_t len;
+	uint32_t unread; /* bytes no reader copied yet */
 	enum fx_fetch_prio prio;
 	enum fx_job_state state;
 	ssize_t result; /* bytes fetched or -errno, once DONE */
 	uint8_t *data;  /* its bytes, in the buffer of the GET that fetched them */
 	struct fx_buf *buf;
-	unsigned waiters;
+	unsigned waiters; /* readers copying from it, or waiting to */
 	bool charged;
-	bool inserting; /* done, its block being stored: the worker frees it after */
+	bool listed;    /* in the in-flight table */
+	bool inserting; /* done, its block being stored by the worker */
+	bool kept;      /* done and stored, on r->kept */
 	struct fx_job *run_next;    /* the next block fetched by the same GET */
-	struct fx_job *prev, *next; /* queue of its priority */
+	struct fx_job *prev, *next; /* queue of its priority, or r->kept */
 	struct fx_job *hnext;       /* in-flight table */
 };
 
@@ -72,10 +93,15 @@ struct fx_reader {
 	struct fx_job *head[FX_FETCH_NPRIO], *tail[FX_FETCH_NPRIO];
 	uint64_t queued_bytes[FX_FETCH_NPRIO];
 	struct fx_job *inflight[FX_INFLIGHT_BUCKETS];
+	struct fx_job *kept_head, *kept_tail; /* oldest first */
+	uint64_t kept_bytes, kept_max;
+	struct fx_buf *pool[FX_RUN_MAX + 1]; /* released buffers by size, the last first */
+	uint64_t pool_bytes, pool_max;
 	uint64_t memory_used;
 	struct fx_reader_stats st;
 	bool stopping;
 	bool trim; /* buffers were freed since the heap was last given back */
+	struct timespec busy; /* CLOCK_MONOTONIC when a fetch last started */
 	unsigned nworkers, want_workers;
 	pthread_t *workers;
 };
@@ -107,6 +133,7 @@ static void fx_inflight_del(struct fx_reader *r, struct fx_job *j)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = j->hnext;
+	j->listed = false;
 }
 
 static void fx_queue_push(struct fx_reader *r, struct fx_job *j)
@@ -135,6 +162,70 @@ static void fx_queue_unlink(struct fx_reader *r, struct fx_job *j)
 	r->queued_bytes[j->prio] -= j->len;
 }
 
+static void fx_buf_free(struct fx_reader *r, struct fx_buf *b)
+{
+	munmap(b->bytes, (size_t)b->nblocks * r->block_size);
+	free(b);
+}
+
+/* A buffer of @nblocks blocks for a GET: a released one of that size or up
+ * to twice it, or a new one. */
+static struct fx_buf *fx_buf_get(struct fx_reader *r, unsigned nblocks)
+{
+	struct fx_buf *b = NULL;
+	void *p;
+
+	pthread_mutex_lock(&r->lock);
+	for (unsigned n = nblocks; n <= FX_RUN_MAX && n <= 2 * nblocks && !b; n++) {
+		if ((b = r->pool[n])) {
+			r->pool[n] = b->next;
+			r->pool_bytes -= (uint64_t)n * r->block_size;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (b)
+		return b;
+	if (!(b = malloc(sizeof(*b))))
+		return NULL;
+	p = mmap(NULL, (size_t)nblocks * r->block_size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		free(b);
+		return NULL;
+	}
+	b->bytes = p;
+	b->nblocks = nblocks;
+	return b;
+}
+
+/* Keep the released @b for a next GET, or unmap it (r->lock held). */
+static void fx_buf_put(struct fx_reader *r, struct fx_buf *b)
+{
+	uint64_t size = (uint64_t)b->nblocks * r->block_size;
+
+	if (r->stopping || r->pool_bytes + size > r->pool_max) {
+		fx_buf_free(r, b);
+		return;
+	}
+	b->next = r->pool[b->nblocks];
+	r->pool[b->nblocks] = b;
+	r->pool_bytes += size;
+}
+
+/* Unmap every released buffer (r->lock held). */
+static void fx_pool_drain(struct fx_reader *r)
+{
+	for (unsigned n = 0; n <= FX_RUN_MAX; n++) {
+		while (r->pool[n]) {
+			struct fx_buf *b = r->pool[n];
+
+			r->pool[n] = b->next;
+			fx_buf_free(r, b);
+		}
+	}
+	r->pool_bytes = 0;
+}
+
 static void fx_job_free(struct fx_reader *r, struct fx_job *j)
 {
 	if (j->charged) {
@@ -143,10 +234,82 @@ static void fx_job_free(struct fx_reader *r, struct fx_job *j)
 		pthread_cond_broadcast(&r->work);
 	}
 	if (j->buf && --j->buf->refs == 0)
-		free(j->buf);
+		fx_buf_put(r, j->buf);
 	free(j->key);
 	free(j->version);
 	free(j);
+}
+
+static void fx_kept_unlink(struct fx_reader *r, struct fx_job *j)
+{
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		r->kept_head = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	else
+		r->kept_tail = j->prev;
+	j->prev = j->next = NULL;
+	j->kept = false;
+	r->kept_bytes -= j->len;
+}
+
+/* The done @j leaves the in-flight table (and the kept list); freed unless
+ * a reader still copies from it (r->lock held). */
+static void fx_job_unlist(struct fx_reader *r, struct fx_job *j)
+{
+	fx_inflight_del(r, j);
+	if (j->kept)
+		fx_kept_unlink(r, j);
+	if (!j->waiters)
+		fx_job_free(r, j);
+}
+
+/* The done and stored @j: kept for the readers of its bytes not read yet,
+ * the oldest kept ones let go past kept_max; or let go (r->lock held). */
+static void fx_job_keep(struct fx_reader *r, struct fx_job *j)
+{
+	if (!j->unread || j->len > r->kept_max) {
+		fx_job_unlist(r, j);
+		return;
+	}
+	while (r->kept_bytes + j->len > r->kept_max)
+		fx_job_unlist(r, r->kept_head);
+	j->kept = true;
+	j->next = NULL;
+	j->prev = r->kept_tail;
+	if (j->prev)
+		j->prev->next = j;
+	else
+		r->kept_head = j;
+	r->kept_tail = j;
+	r->kept_bytes += j->len;
+}
+
+/* A reader is done with the done @j, having copied @n bytes of it (r->lock
+ * held). Read whole, a kept block goes: the block file has it. */
+static void fx_job_put(struct fx_reader *r, struct fx_job *j, size_t n)
+{
+	j->unread -= n < j->unread ? (uint32_t)n : j->unread;
+	j->waiters--;
+	if (j->kept && !j->unread)
+		fx_job_unlist(r, j);
+	else if (!j->waiters && !j->listed)
+		fx_job_free(r, j);
+}
+
+/* Whether @len more bytes of buffers fit under @limit (r->lock held). For
+ * a demand read (@evict), kept blocks go, oldest first, to make room. Not
+ * for a prefetch: they are what readers want next, and are read from
+ * memory sooner than a block further ahead. */
+static bool fx_room(struct fx_reader *r, uint64_t len, uint64_t limit, bool evict)
+{
+	if (!evict || r->memory_used - r->kept_bytes + len > limit)
+		return r->memory_used + len <= limit;
+	while (r->memory_used + len > limit && r->kept_head)
+		fx_job_unlist(r, r->kept_head);
+	return r->memory_used + len <= limit;
 }
 
 /* Bytes of block @index of @obj. */
@@ -186,10 +349,11 @@ static struct fx_job *fx_job_get(struct fx_reader *r, const struct fx_object_ref
 	}
 	memcpy(j->id, id, FX_BLOCK_ID_LEN);
 	j->off = index * r->block_size;
-	j->len = fx_block_len(r, obj, index);
+	j->len = j->unread = fx_block_len(r, obj, index);
 	j->prio = prio;
 	j->hnext = r->inflight[fx_slot(id)];
 	r->inflight[fx_slot(id)] = j;
+	j->listed = true;
 	fx_queue_push(r, j);
 	pthread_cond_signal(&r->work);
 	return j;
@@ -202,6 +366,7 @@ static void fx_job_take(struct fx_reader *r, struct fx_job *j)
 {
 	j->state = FX_JOB_RUNNING;
 	j->charged = true;
+	clock_gettime(CLOCK_MONOTONIC, &r->busy);
 	j->run_next = NULL;
 	r->memory_used += j->len;
 	if (r->memory_used > r->st.memory_peak)
@@ -221,7 +386,8 @@ static struct fx_job *fx_next_job(struct fx_reader *r)
 
 		if (!j)
 			continue;
-		if (r->memory_used + j->len > limit && !(p == FX_FETCH_DEMAND && r->memory_used == 0))
+		if (!fx_room(r, j->len, limit, p == FX_FETCH_DEMAND) &&
+		    !(p == FX_FETCH_DEMAND && r->memory_used == 0))
 			return NULL; /* higher priorities first, even when waiting */
 		fx_queue_unlink(r, j);
 		fx_job_take(r, j);
@@ -230,7 +396,7 @@ static struct fx_job *fx_next_job(struct fx_reader *r)
 
 			if (n++ == FX_RUN_MAX || k->off != last->off + last->len || strcmp(k->key, j->key) ||
 			    strcmp(k->version, j->version) || run > FX_COALESCE_BYTES ||
-			    r->memory_used + k->len > limit)
+			    !fx_room(r, k->len, limit, false))
 				break;
 			fx_queue_unlink(r, k);
 			fx_job_take(r, k);
@@ -254,7 +420,7 @@ static void fx_fetch(struct fx_reader *r, struct fx_job *j)
 		total += k->len;
 		nblocks++;
 	}
-	buf = malloc(sizeof(*buf) + (total ? total : 1));
+	buf = fx_buf_get(r, (unsigned)((total + r->block_size - 1) / r->block_size) + !total);
 	if (buf)
 		n = fx_backend_get_version(r->backend, j->key, j->version, j->off, buf->bytes, total);
 	if (n >= 0 && (size_t)n < total)
@@ -262,10 +428,12 @@ static void fx_fetch(struct fx_reader *r, struct fx_job *j)
 	if (n < 0 && n != -ESTALE && j->prio == FX_FETCH_DEMAND)
 		fx_debug("fetching %s at %llu failed: %s", j->key, (unsigned long long)j->off,
 			 fx_strerror((int)n));
-	if (n < 0) {
-		free(buf);
+	if (n < 0 && buf) {
+		pthread_mutex_lock(&r->lock);
+		fx_buf_put(r, buf);
+		pthread_mutex_unlock(&r->lock);
 		buf = NULL;
-	} else {
+	} else if (buf) {
 		buf->refs = nblocks; /* before any job is visible as done */
 	}
 	for (struct fx_job *k = j; k; k = k->run_next) {
@@ -321,22 +489,17 @@ static void fx_run(struct fx_reader *r, struct fx_job *j)
 	 * stored, as a waiter frees a done job it was the last to hold. */
 	for (struct fx_job *k = j; k; k = next) {
 		next = k->run_next;
-		if (k->inserting) {
+		if (k->inserting)
 			store[n++] = k;
-			continue;
-		}
-		fx_inflight_del(r, k);
-		if (k->waiters == 0)
-			fx_job_free(r, k);
+		else
+			fx_job_unlist(r, k);
 	}
 	for (unsigned i = 0; i < n; i++) {
 		pthread_mutex_unlock(&r->lock);
 		fx_insert(r, store[i]);
 		pthread_mutex_lock(&r->lock);
 		store[i]->inserting = false;
-		fx_inflight_del(r, store[i]);
-		if (store[i]->waiters == 0)
-			fx_job_free(r, store[i]);
+		fx_job_keep(r, store[i]);
 	}
 }
 
@@ -358,14 +521,31 @@ static void *fx_worker(void *arg)
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
 		while (!r->stopping && !(j = fx_next_job(r))) {
-			/* Idle with no buffer in use: give the heap the fetch
-			 * buffers grew back to the system (the daemon keeps them
-			 * while busy, see fx_fs_run). */
-			if (r->trim && r->memory_used == 0) {
-				r->trim = false;
-				pthread_mutex_unlock(&r->lock);
-				malloc_trim(0);
-				pthread_mutex_lock(&r->lock);
+			/* Idle a while (no fetch started, no kept block read):
+			 * let the kept blocks go (the store has them), and with
+			 * no buffer in use give the fetch buffers and the heap
+			 * back to the system. Not at once: a reader that paused
+			 * between two reads would fault the pages in again (the
+			 * daemon keeps them while busy, see fx_fs_run). */
+			if (r->kept_head || (r->trim && r->memory_used == 0)) {
+				struct timespec due = r->busy, now;
+
+				due.tv_sec += FX_TRIM_IDLE_S;
+				clock_gettime(CLOCK_MONOTONIC, &now);
+				if (now.tv_sec < due.tv_sec ||
+				    (now.tv_sec == due.tv_sec && now.tv_nsec < due.tv_nsec)) {
+					pthread_cond_timedwait(&r->work, &r->lock, &due);
+					continue;
+				}
+				while (r->kept_head)
+					fx_job_unlist(r, r->kept_head);
+				if (r->trim && r->memory_used == 0) {
+					r->trim = false;
+					fx_pool_drain(r);
+					pthread_mutex_unlock(&r->lock);
+					malloc_trim(0);
+					pthread_mutex_lock(&r->lock);
+				}
 				continue;
 			}
 			pthread_cond_wait(&r->work, &r->lock);
@@ -381,6 +561,7 @@ static void *fx_worker(void *arg)
 int fx_reader_new(const struct fx_reader_opts *o, struct fx_reader **out)
 {
 	struct fx_reader *r = calloc(1, sizeof(*r));
+	pthread_condattr_t ca;
 
 	if (!r)
 		return -ENOMEM;
@@ -389,10 +570,15 @@ int fx_reader_new(const struct fx_reader_opts *o, struct fx_reader **out)
 	r->url = fx_backend_url(o->backend);
 	r->block_size = fx_store_block_size(o->store);
 	r->memory_limit = o->memory_limit < r->block_size ? r->block_size : o->memory_limit;
+	r->kept_max = r->memory_limit / 2;
+	r->pool_max = r->memory_limit / 4;
 	r->readahead_max = o->readahead_max;
 	r->st.memory_limit = r->memory_limit;
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->work, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->work, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&r->done, NULL);
 	r->want_workers = o->workers ? o->workers : 1;
 	r->workers = calloc(r->want_workers, sizeof(*r->workers));
@@ -428,7 +614,9 @@ void fx_reader_free(struct fx_reader *r)
 	pthread_mutex_unlock(&r->lock);
 	for (unsigned i = 0; i < r->nworkers; i++)
 		pthread_join(r->workers[i], NULL);
-	/* Only queued prefetches are left: readers are gone. */
+	/* Only kept blocks and queued prefetches are left: readers are gone. */
+	while (r->kept_head)
+		fx_job_unlist(r, r->kept_head);
 	for (int p = 0; p < FX_FETCH_NPRIO; p++) {
 		while (r->head[p]) {
 			struct fx_job *j = r->head[p];
@@ -437,6 +625,7 @@ void fx_reader_free(struct fx_reader *r)
 			fx_job_free(r, j);
 		}
 	}
+	fx_pool_drain(r);
 	free(r->workers);
 	pthread_mutex_destroy(&r->lock);
 	pthread_cond_destroy(&r->work);
@@ -445,6 +634,77 @@ void fx_reader_free(struct fx_reader *r)
 }
 
 /* -------------------------------------------------------------- reading */
+
+/* The fetch of block @id if it holds the @len bytes at @from, held (its
+ * bytes stay) until fx_fetched_done; else NULL. */
+static struct fx_job *fx_fetched_hold(struct fx_reader *r, const uint8_t *id, uint64_t from,
+				      size_t len)
+{
+	struct fx_job *j;
+
+	pthread_mutex_lock(&r->lock);
+	j = fx_inflight_find(r, id);
+	if (j && j->state == FX_JOB_DONE && j->result == (ssize_t)j->len && from + len <= j->len) {
+		j->waiters++;
+		clock_gettime(CLOCK_MONOTONIC, &r->busy);
+	} else {
+		j = NULL;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return j;
+}
+
+/* Let go of the held @j, whose @len bytes were read from the cache (@use)
+ * or into the page cache. */
+static void fx_fetched_done(struct fx_reader *r, struct fx_job *j, size_t len, bool use)
+{
+	fx_store_note_read(r->store, j->id, len, use);
+	pthread_mutex_lock(&r->lock);
+	fx_job_put(r, j, len);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Copy @len bytes at @from of block @id into @buf if a fetch of it holds
+ * them. @return whether it did. */
+static bool fx_copy_fetched(struct fx_reader *r, const uint8_t *id, void *buf, uint64_t from,
+			    size_t len, bool use)
+{
+	struct fx_job *j = fx_fetched_hold(r, id, from, len);
+
+	if (!j)
+		return false;
+	memcpy(buf, j->data + from, len);
+	fx_fetched_done(r, j, len, use);
+	return true;
+}
+
+bool fx_reader_peek(struct fx_reader *r, const uint8_t id[FX_BLOCK_ID_LEN], void *buf, size_t len)
+{
+	return fx_copy_fetched(r, id, buf, 0, len, false);
+}
+
+size_t fx_reader_lend(struct fx_reader *r, const struct fx_object_ref *obj, uint64_t off, size_t len,
+		      fx_lend_fn fn, void *arg)
+{
+	uint8_t id[FX_BLOCK_ID_LEN];
+	uint64_t index, from;
+	struct fx_job *j;
+
+	if (off >= obj->size || !len)
+		return 0;
+	if (len > obj->size - off)
+		len = obj->size - off;
+	index = off / r->block_size;
+	from = off % r->block_size;
+	if (from + len > r->block_size)
+		return 0; /* across blocks */
+	fx_store_block_id(r->store, r->url, obj->key, obj->version, index, id);
+	if (!(j = fx_fetched_hold(r, id, from, len)))
+		return 0;
+	fn(arg, j->data + from, len);
+	fx_fetched_done(r, j, len, true);
+	return len;
+}
 
 ssize_t fx_reader_read(struct fx_reader *r, const struct fx_object_ref *obj, uint64_t off,
 		       void *buf, size_t len)
@@ -464,7 +724,7 @@ ssize_t fx_reader_read(struct fx_reader *r, const struct fx_object_ref *obj, uin
 	if (nblocks > FX_READ_STACK_BLOCKS && !(jobs = calloc(nblocks, sizeof(*jobs))))
 		return -ENOMEM;
 
-	/* Cached blocks are copied now; fetches start for the others. */
+	/* Fetched and cached blocks are copied now; fetches start for the others. */
 	for (uint64_t i = first; i <= last; i++) {
 		uint64_t bstart = i * r->block_size;
 		uint64_t from = off > bstart ? off - bstart : 0;
@@ -473,6 +733,8 @@ ssize_t fx_reader_read(struct fx_reader *r, const struct fx_object_ref *obj, uin
 
 		jobs[i - first] = NULL;
 		fx_store_block_id(r->store, r->url, obj->key, obj->version, i, id);
+		if (fx_copy_fetched(r, id, (char *)buf + (bstart + from - off), from, to - from, true))
+			continue;
 		n = fx_store_read(r->store, id, (uint32_t)from, (char *)buf + (bstart + from - off),
 				  to - from);
 		if (n == (ssize_t)(to - from))
@@ -510,6 +772,7 @@ ssize_t fx_reader_read(struct fx_reader *r, const struct fx_object_ref *obj, uin
 			uint64_t from = off > bstart ? off - bstart : 0;
 			uint64_t to = off + len - bstart < r->block_size ? off + len - bstart
 									 : r->block_size;
+			size_t copied = 0;
 
 			if (!j)
 				continue;
@@ -521,12 +784,13 @@ ssize_t fx_reader_read(struct fx_reader *r, const struct fx_object_ref *obj, uin
 				pending = true;
 				continue;
 			}
-			if (j->result < 0 && ret == 0)
+			if (j->result < 0 && ret == 0) {
 				ret = j->result;
-			else if (j->result >= 0 && ret == 0)
+			} else if (j->result >= 0 && ret == 0) {
 				memcpy((char *)buf + (bstart + from - off), j->data + from, to - from);
-			if (--j->waiters == 0 && !j->inserting)
-				fx_job_free(r, j);
+				copied = to - from;
+			}
+			fx_job_put(r, j, copied);
 			jobs[i - first] = NULL;
 			progress = true;
 		}
@@ -606,7 +870,9 @@ void fx_readahead_note(struct fx_reader *r, struct fx_readahead *ra, const struc
 	}
 	if (off + len > ra->next_off || !ra->window)
 		ra->next_off = off + len;
-	if (ra->window) {
+	/* Topped up once half the window ahead was read, not at every read:
+	 * the blocks come in runs, fetched by fewer and longer GETs. */
+	if (ra->window && (ra->ra_end <= ra->next_off || ra->ra_end - ra->next_off <= ra->window / 2)) {
 		from = ra->next_off > ra->ra_end ? ra->next_off : ra->ra_end;
 		to = ra->next_off + ra->window < obj->size ? ra->next_off + ra->window : obj->size;
 		if (to > from)

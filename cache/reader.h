@@ -97,6 +97,22 @@ ssize_t fx_reader_read(struct fx_reader *r, const struct fx_object_ref *obj, uin
 unsigned fx_reader_prefetch(struct fx_reader *r, const struct fx_object_ref *obj, uint64_t first,
 			    uint64_t n, enum fx_fetch_prio prio);
 
+typedef void (*fx_lend_fn)(void *arg, const void *bytes, size_t len);
+
+/**
+ * If one block that a fetch still holds in memory has all the @len bytes at
+ * @off of @obj (cut at its end), pass them to @fn without a copy (valid
+ * during the call) and count them as fx_reader_read would. @return the
+ * bytes passed, or 0: read them with fx_reader_read.
+ */
+size_t fx_reader_lend(struct fx_reader *r, const struct fx_object_ref *obj, uint64_t off, size_t len,
+		      fx_lend_fn fn, void *arg);
+/**
+ * Copy all @len bytes of block @id into @buf if a fetch still holds them in
+ * memory (fetched blocks are held until read; see reader.c), for filling
+ * the kernel's page cache. @return whether it did; else read the store.
+ */
+bool fx_reader_peek(struct fx_reader *r, const uint8_t id[FX_BLOCK_ID_LEN], void *buf, size_t len);
 void fx_readahead_init(struct fx_readahead *ra);
 void fx_readahead_destroy(struct fx_readahead *ra);
 /**

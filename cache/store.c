@@ -41,12 +41,15 @@
 #endif
 
 #define FX_INDEX_MAGIC "RUSTFXIX"
-#define FX_INDEX_VERSION 1
+#define FX_INDEX_VERSION 2
 #define FX_INDEX_DBS 5 /* named tables of the index */
 #define FX_BLOCK_MAGIC "RFXB"
-#define FX_BLOCK_VERSION 1
+#define FX_BLOCK_VERSION 2
 #define FX_BLOCK_SEALED 0x1u
 #define FX_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
+/* A block file's chunks start at a multiple of this, and the buffers written
+ * around the page cache (O_DIRECT) are aligned to it. */
+#define FX_ALIGN 4096u
 /* LMDB may only resize its map while no transaction of the process is
  * open, which a mount with many readers cannot promise: the map is sized
  * once, generously (the file stays sparse): about ten million blocks, or
@@ -108,6 +111,7 @@ struct fx_store {
 	uint32_t block_size;
 	uint64_t seed;
 	bool sealed;
+	bool direct; /* block files are written with O_DIRECT; atomic */
 	unsigned char *key; /* sodium_malloc'd, or NULL */
 	uint64_t capacity, min_free;
 	MDB_env *env;
@@ -205,10 +209,20 @@ static uint32_t fx_chunk_disk_len(uint32_t size, uint32_t i, bool sealed)
 	return plain + (sealed ? FX_TAG : 0);
 }
 
+static size_t fx_align_up(size_t n)
+{
+	return (n + FX_ALIGN - 1) / FX_ALIGN * FX_ALIGN;
+}
+
+/* The header and table, padded: where the chunks start. */
+static size_t fx_data_off(uint32_t size)
+{
+	return fx_align_up(sizeof(struct fx_block_header) + fx_table_len(size));
+}
+
 static uint64_t fx_chunk_off(uint32_t size, uint32_t i, bool sealed)
 {
-	return sizeof(struct fx_block_header) + fx_table_len(size) +
-	       (uint64_t)i * (FX_STORE_CHUNK + (sealed ? FX_TAG : 0));
+	return fx_data_off(size) + (uint64_t)i * (FX_STORE_CHUNK + (sealed ? FX_TAG : 0));
 }
 
 static uint64_t fx_file_len(uint32_t size, bool sealed)
@@ -236,23 +250,28 @@ static void fx_chunk_ad(const struct fx_block_header *h, uint32_t i, uint8_t *ad
 }
 
 /*
- * Build the file image of a block: header, table, and the chunks when they
- * are sealed (the store has a key). Unsealed chunks are @data itself and
- * follow the image in the file. @return a malloc'd image of *@len bytes,
- * or NULL.
+ * Build the file image of a block: header, table, padding, and the chunks
+ * when they are sealed (the store has a key). Unsealed chunks are @data
+ * itself and follow the image in the file. @return an image of *@len
+ * bytes, a multiple of FX_ALIGN and aligned to it (zeros past the file's
+ * end), to free(); or NULL.
  */
 static uint8_t *fx_block_image(const struct fx_store *s, const uint8_t *id, const void *data,
 			       uint32_t size, size_t *len, uint64_t *table_sum)
 {
 	struct fx_block_header h = { .version = FX_BLOCK_VERSION, .seed = s->seed, .size = size,
 				     .chunk_size = FX_STORE_CHUNK };
-	size_t flen = s->sealed ? fx_file_len(size, true) : sizeof(h) + fx_table_len(size);
-	uint8_t *img = malloc(flen), ad[sizeof(h) + 4];
+	size_t head = sizeof(h) + fx_table_len(size), flen = fx_file_len(size, s->sealed);
+	size_t ilen = fx_align_up(s->sealed ? flen : fx_data_off(size));
+	uint8_t *img = aligned_alloc(FX_ALIGN, ilen), ad[sizeof(h) + 4];
 	uint64_t *table;
 	uint32_t n = fx_nchunks(size);
 
 	if (!img)
 		return NULL;
+	memset(img + head, 0, fx_data_off(size) - head);
+	if (s->sealed)
+		memset(img + flen, 0, ilen - flen);
 	memcpy(h.magic, FX_BLOCK_MAGIC, 4);
 	memcpy(h.id, id, FX_BLOCK_ID_LEN);
 	if (s->sealed) {
@@ -279,7 +298,7 @@ static uint8_t *fx_block_image(const struct fx_store *s, const uint8_t *id, cons
 	}
 	h.table_sum = XXH3_64bits_withSeed(table, fx_table_len(size), s->seed);
 	memcpy(img, &h, sizeof(h));
-	*len = flen;
+	*len = ilen;
 	*table_sum = h.table_sum;
 	return img;
 }
@@ -1031,6 +1050,7 @@ static int fx_store_open_mode(const struct fx_store_opts *o, bool tool, struct f
 	s->capacity = o->capacity;
 	s->min_free = o->min_free;
 	s->block_size = o->block_size;
+	s->direct = true;
 	if (!(s->dir = strdup(o->dir))) {
 		ret = -ENOMEM;
 		goto fail;
@@ -1254,6 +1274,35 @@ static void fx_drop_corrupt(struct fx_store *s, const uint8_t *id, int err)
 	fx_store_drop(s, id);
 }
 
+/* Count a read of @len bytes of block @id (s->lock held): a hit when @use,
+ * else bytes copied to the page cache. */
+static void fx_note_read(struct fx_store *s, const uint8_t *id, size_t len, bool use)
+{
+	struct fx_entry *e;
+
+	if (!use) {
+		s->st.peek_bytes += len;
+		return;
+	}
+	if ((e = fx_find(s, id))) {
+		e->cb.atime_ms = fx_now_ms();
+		e->cb.count++;
+		if (e->cb.flags & FX_CB_PREFETCHED) {
+			s->st.prefetch_used++;
+			if (e->cb.flags & FX_CB_PREDICTED)
+				s->st.predicted_used++;
+		}
+		e->cb.flags &= ~(FX_CB_PREFETCHED | FX_CB_PREDICTED);
+		fx_policy_hit(s->policy, &e->cb);
+		if (!e->cb.dirty) {
+			e->cb.dirty = true;
+			fx_pend(s, e, false); /* the record is taken when flushed */
+		}
+	}
+	s->st.hits++;
+	s->st.hit_bytes += len;
+}
+
 /* fx_store_read(), or fx_store_peek() without @use. */
 static ssize_t fx_read_block(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uint32_t off,
 			     void *buf, size_t len, bool use)
@@ -1323,26 +1372,10 @@ static ssize_t fx_read_block(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LE
 		fx_drop_corrupt(s, id, err);
 		return err;
 	}
-	if (err || !use)
-		return err ? err : (ssize_t)len;
+	if (err)
+		return err;
 	pthread_mutex_lock(&s->lock);
-	if ((e = fx_find(s, id))) {
-		e->cb.atime_ms = fx_now_ms();
-		e->cb.count++;
-		if (e->cb.flags & FX_CB_PREFETCHED) {
-			s->st.prefetch_used++;
-			if (e->cb.flags & FX_CB_PREDICTED)
-				s->st.predicted_used++;
-		}
-		e->cb.flags &= ~(FX_CB_PREFETCHED | FX_CB_PREDICTED);
-		fx_policy_hit(s->policy, &e->cb);
-		if (!e->cb.dirty) {
-			e->cb.dirty = true;
-			fx_pend(s, e, false); /* the record is taken when flushed */
-		}
-	}
-	s->st.hits++;
-	s->st.hit_bytes += len;
+	fx_note_read(s, id, len, use);
 	pthread_mutex_unlock(&s->lock);
 	return (ssize_t)len;
 }
@@ -1356,33 +1389,57 @@ ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uin
 ssize_t fx_store_peek(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uint32_t off, void *buf,
 		      size_t len)
 {
-	ssize_t n = fx_read_block(s, id, off, buf, len, false);
+	return fx_read_block(s, id, off, buf, len, false);
+}
 
-	if (n > 0) {
-		pthread_mutex_lock(&s->lock);
-		s->st.peek_bytes += (uint64_t)n;
-		pthread_mutex_unlock(&s->lock);
-	}
-	return n;
+void fx_store_note_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], size_t len, bool use)
+{
+	pthread_mutex_lock(&s->lock);
+	if (!use || fx_find(s, id))
+		fx_note_read(s, id, len, use);
+	else
+		s->st.misses++;
+	pthread_mutex_unlock(&s->lock);
 }
 
 /*
- * Create @path with the @n buffers of @iov one after the other. No temporary
- * and rename: a block file counts only once its index entry exists, which
- * comes after it is whole; a killed daemon's half-written file has none and
- * fails its check at the next mount (fx_load). A stray file of that name is
+ * Create @path with the @n (at most 2) buffers of @iov one after the other,
+ * cut to @flen bytes (the last buffer may run past it). No temporary and
+ * rename: a block file counts only once its index entry exists, which comes
+ * after it is whole; a killed daemon's half-written file has none and fails
+ * its check at the next mount (fx_load). A stray file of that name is
  * replaced; a missing subdirectory (`cache clear`) is made again.
+ *
+ * When every buffer is aligned to FX_ALIGN in memory and in length, the file
+ * is written with O_DIRECT: around the page cache, whose copy would cost the
+ * CPU a pass over the bytes and double the one the kernel keeps of the
+ * mounted file they were fetched for. A filesystem that refuses it (tmpfs
+ * before Linux 6.6) turns it off for the store.
  */
-static int fx_write_file(const char *path, struct iovec *iov, int n)
+static int fx_write_file(struct fx_store *s, const char *path, const struct iovec *iov_in, int n,
+			 uint64_t flen)
 {
-	int fd = -1, err = 0;
+	bool direct = __atomic_load_n(&s->direct, __ATOMIC_RELAXED);
+	struct iovec iov[2];
+	uint64_t total = 0;
+	int fd = -1, err = 0, nin = n;
 
+	for (int i = 0; i < n; i++) {
+		iov[i] = iov_in[i];
+		total += iov[i].iov_len;
+		direct = direct && (uintptr_t)iov[i].iov_base % FX_ALIGN == 0 &&
+			 iov[i].iov_len % FX_ALIGN == 0;
+	}
 	for (int attempt = 0; fd < 0 && attempt < 3; attempt++) {
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (direct ? O_DIRECT : 0), 0600);
 		if (fd >= 0)
 			break;
 		err = -errno;
-		if (err == -EEXIST) {
+		if (err == -EINVAL && direct) {
+			__atomic_store_n(&s->direct, false, __ATOMIC_RELAXED);
+			direct = false;
+			attempt--;
+		} else if (err == -EEXIST) {
 			unlink(path);
 		} else if (err == -ENOENT) {
 			char sub[PATH_MAX];
@@ -1397,22 +1454,31 @@ static int fx_write_file(const char *path, struct iovec *iov, int n)
 	if (fd < 0)
 		return err;
 	err = 0;
-	while (n > 0) {
-		ssize_t w = writev(fd, iov, n);
+	for (struct iovec *v = iov; n > 0;) {
+		ssize_t w = writev(fd, v, n);
 
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && errno == EINVAL && direct) {
+			/* The filesystem takes O_DIRECT opens but not these writes. */
+			__atomic_store_n(&s->direct, false, __ATOMIC_RELAXED);
+			close(fd);
+			unlink(path);
+			return fx_write_file(s, path, iov_in, nin, flen);
+		}
 		if (w <= 0) {
 			err = w < 0 ? -errno : -EIO;
 			break;
 		}
-		for (; n > 0 && (size_t)w >= iov->iov_len; iov++, n--)
-			w -= (ssize_t)iov->iov_len;
+		for (; n > 0 && (size_t)w >= v->iov_len; v++, n--)
+			w -= (ssize_t)v->iov_len;
 		if (n > 0) { /* a short write: the rest of this buffer next */
-			iov->iov_base = (char *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
+			v->iov_base = (char *)v->iov_base + w;
+			v->iov_len -= (size_t)w;
 		}
 	}
+	if (!err && total != flen && ftruncate(fd, (off_t)flen))
+		err = -errno;
 	if (close(fd) && !err)
 		err = -errno;
 	if (err)
@@ -1463,7 +1529,7 @@ int fx_store_insert_from(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], 
 	if (!err) {
 		struct iovec iov[2] = { { img, ilen }, { (void *)data, len } };
 
-		err = fx_write_file(path, iov, s->sealed ? 1 : 2);
+		err = fx_write_file(s, path, iov, s->sealed ? 1 : 2, flen);
 	}
 	free(img);
 	e = err ? NULL : calloc(1, sizeof(*e));

@@ -20,8 +20,9 @@
  *   <dir>/blocks/XX/<id hex>  a block file: an 80-byte header, a table of
  *                     XXH3-64 checksums, one per chunk of the stored bytes
  *                     (cipher text when sealed, so the table leaks nothing),
- *                     then the chunks; sealed chunks are XChaCha20-Poly1305
- *                     with the header and chunk number as associated data.
+ *                     zeros up to the next multiple of 4096 bytes, then the
+ *                     chunks; sealed chunks are XChaCha20-Poly1305 with the
+ *                     header and chunk number as associated data.
  *   <dir>/lock        flock'd while a daemon or `rustfx cache` uses the store.
  * Block files are written in place; one counts only once its index entry
  * exists, made after the file is whole, so a killed writer's partial file has
@@ -125,12 +126,20 @@ ssize_t fx_store_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uin
  * as peek_bytes. */
 ssize_t fx_store_peek(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uint32_t off, void *buf,
 		      size_t len);
+/**
+ * Count a read of @len bytes of block @id that the caller answered from
+ * the bytes it fetched, as fx_store_read (@use) or fx_store_peek would
+ * have: a hit if the block is stored (else a miss), or peek_bytes.
+ */
+void fx_store_note_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], size_t len, bool use);
 
 /**
  * Insert block @id holding @len bytes (at most the block size) with flags
  * FX_CB_*. Space is made first (evicting per the policy) so that the cap
  * and free-space floor hold; when no room can be made the block is not
- * stored. @return 0 (also when already present), -ENOSPC, or -errno.
+ * stored. @data aligned to 4096 bytes with @len a multiple of 4096 is
+ * written around the page cache (O_DIRECT) where the filesystem allows.
+ * @return 0 (also when already present), -ENOSPC, or -errno.
  */
 int fx_store_insert(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], const void *data, size_t len,
 		    uint32_t flags);

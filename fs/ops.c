@@ -2836,6 +2836,46 @@ static ssize_t do_read_cached(struct fx_fs *fs, struct fx_file *f, uint64_t off,
 	return n;
 }
 
+/* A read answered with bytes the reader lends (do_read_lent). */
+struct fx_lent_read {
+	fuse_req_t req;
+	struct fx_fs *fs;
+	struct fx_file *f;
+	const struct fx_object_ref *obj;
+	uint64_t off;
+};
+
+static void fx_reply_lent(void *arg, const void *bytes, size_t len)
+{
+	struct fx_lent_read *l = arg;
+
+	/* Before the reply, after which a release may free the handle. */
+	fx_readahead_note(l->fs->cache->reader, &l->f->ra, l->obj, l->off, len);
+	fx_learn_note_read(l->fs->cache->learn, l->obj, l->off, len);
+	fuse_reply_buf(l->req, bytes, len);
+}
+
+/* Reply to a read of an unstaged file from the block a fetch holds in
+ * memory (a sequential reader's next block, usually) without copying it
+ * out first. @return whether it did; else the read is do_read_cached's. */
+static bool do_read_lent(struct fx_fs *fs, struct fx_file *f, fuse_req_t req, uint64_t off,
+			 size_t size)
+{
+	struct fx_inode *in = f->in;
+	char key[FX_KEY_BUF], version[FX_ETAG_MAX + 64];
+	struct fx_object_ref obj = { .key = key, .version = version };
+	struct fx_lent_read l = { .req = req, .fs = fs, .f = f, .obj = &obj, .off = off };
+	bool staged;
+
+	pthread_mutex_lock(&in->lock);
+	staged = fx_staged(in);
+	fx_version_of(in, version, sizeof(version));
+	obj.size = (uint64_t)in->st.st_size;
+	pthread_mutex_unlock(&in->lock);
+	return !staged && fx_key(fs, in, key) == 0 &&
+	       fx_reader_lend(fs->cache->reader, &obj, off, size, fx_reply_lent, &l) > 0;
+}
+
 static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
@@ -2852,6 +2892,14 @@ static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	in = f->in;
+	/* Decided before the reply, after which a release may free @f. */
+	fill = size <= FX_PAGEFILL_READ && !f->direct && !(f->flags & O_DIRECT) && fs->pagefill;
+	if (do_read_lent(fs, f, req, (uint64_t)off, size)) {
+		if (fill)
+			fx_pagefill_want(fs->pagefill, ino,
+					 (uint64_t)off / fx_store_block_size(fs->cache->store));
+		return;
+	}
 	if (!(buf = malloc(size ? size : 1))) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -2875,10 +2923,8 @@ static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	/* A small read from the cache (random access: sequential reads come
 	 * in readahead-sized requests): the kernel gets the rest of its block.
-	 * Not for O_DIRECT readers, who bypass the page cache. Decided before
-	 * the reply, after which a release may free @f. */
-	fill = n > 0 && fd < 0 && size <= FX_PAGEFILL_READ && !f->direct &&
-	       !(f->flags & O_DIRECT) && fs->pagefill;
+	 * Not for O_DIRECT readers, who bypass the page cache. */
+	fill = fill && n > 0 && fd < 0;
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -3279,7 +3325,8 @@ static void fx_fill_block(void *arg, uint64_t ino, uint64_t block)
 
 		fx_store_block_id(fs->cache->store, fx_backend_url(fs->backend), key, version, block,
 				  id);
-		if (buf && fx_store_peek(fs->cache->store, id, 0, buf, len) == (ssize_t)len) {
+		if (buf && (fx_reader_peek(fs->cache->reader, id, buf, len) ||
+			    fx_store_peek(fs->cache->store, id, 0, buf, len) == (ssize_t)len)) {
 			struct fuse_bufvec bv = FUSE_BUFVEC_INIT(len);
 
 			bv.buf[0].mem = buf;

@@ -317,6 +317,43 @@ Test(reader, prefetch_fills_the_cache, .timeout = 60)
 	rig_close(&g);
 }
 
+/* A fetched block stays in memory until each of its bytes was read once:
+ * the reads take it from there (a flipped byte in its file goes unseen),
+ * count as cache hits, and give its memory back; later reads check the
+ * file. */
+Test(reader, fetched_blocks_are_read_from_memory_once, .timeout = 60)
+{
+	struct rig g;
+	struct rig_opts o = { .size = 8 * BS, .workers = 4 };
+	struct fx_reader_stats rs;
+	struct fx_store_stats ss;
+	uint8_t id[FX_BLOCK_ID_LEN];
+	char path[4096];
+
+	rig_open(&g, &o);
+	cr_assert_eq(fx_reader_prefetch(g.r, &g.obj, 0, 8, FX_FETCH_READAHEAD), 8);
+	cr_assert(wait_cached(&g, 0, 8), "the prefetched blocks are stored");
+	for (uint64_t i = 0; i < 8; i++) {
+		fx_store_block_id(g.s, fx_backend_url(g.b), "obj", g.etag, i, id);
+		ct_block_path(g.dir, id, path);
+		ct_flip_byte(path, 4096 + 100); /* in the block's first chunk */
+	}
+	fx_reader_stats(g.r, &rs);
+	cr_assert_eq(rs.memory_used, 8 * BS, "the 8 blocks are held in memory");
+	expect_read(&g, 0, BS / 2);
+	expect_read(&g, BS / 2, 8 * BS - BS / 2);
+	fx_store_stats(g.s, &ss);
+	cr_assert_eq(ss.corrupt, 0, "no read went to the block files");
+	cr_assert_eq(ss.hits, 9, "each read of a held block is a cache hit");
+	cr_assert_eq(ss.prefetch_used, 8);
+	fx_reader_stats(g.r, &rs);
+	cr_assert_eq(rs.memory_used, 0, "read once, the blocks left memory");
+	expect_read(&g, 0, BS);
+	fx_store_stats(g.s, &ss);
+	cr_assert_eq(ss.corrupt, 1, "the next read checked the file and fetched the block again");
+	rig_close(&g);
+}
+
 Test(reader, sequential_readahead_runs_ahead, .timeout = 60)
 {
 	struct rig g;

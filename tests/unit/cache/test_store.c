@@ -34,17 +34,17 @@ static uint32_t chunks_of(uint32_t size)
 	return (size + FX_STORE_CHUNK - 1) / FX_STORE_CHUNK;
 }
 
-/* Bytes of a block file holding @size plain bytes, unsealed: the header,
- * a checksum per chunk, the bytes. */
-static uint64_t file_len(uint32_t size)
-{
-	return HEADER_LEN + 8ull * chunks_of(size) + size;
-}
-
-/* Where the first chunk of a block of @size bytes starts in its file. */
+/* Where the first chunk of a block of @size bytes starts in its file: after
+ * the header and a checksum per chunk, at the next multiple of 4096. */
 static uint64_t data_off(uint32_t size)
 {
-	return HEADER_LEN + 8ull * chunks_of(size);
+	return (HEADER_LEN + 8ull * chunks_of(size) + 4095) / 4096 * 4096;
+}
+
+/* Bytes of a block file holding @size plain bytes, unsealed. */
+static uint64_t file_len(uint32_t size)
+{
+	return data_off(size) + size;
 }
 
 static struct fx_store *open_store(const char *dir, uint64_t capacity, uint32_t block_size,
@@ -798,7 +798,7 @@ Test(store, block_file_header_layout, .timeout = 30)
 		ct_read_head(path, head[i], HEADER_LEN);
 		cr_assert_eq(memcmp(head[i], "RFXB", 4), 0, "magic");
 		memcpy(&version, head[i] + 4, 2);
-		cr_assert_eq(version, 1, "format version 1");
+		cr_assert_eq(version, 2, "format version 2");
 		cr_assert_eq(memcmp(head[i] + 16, id[i], FX_BLOCK_ID_LEN), 0, "the block id at 16");
 		memcpy(&v32, head[i] + 32, 4);
 		cr_assert_eq(v32, size, "plain size at 32");
@@ -806,8 +806,8 @@ Test(store, block_file_header_layout, .timeout = 30)
 		/* Pinned: a change of the chunk size changes every block file. */
 		cr_assert_eq(v32, 16 * 1024, "chunk size 16K at 36");
 		cr_assert_eq(stat(path, &st), 0);
-		cr_assert_eq((uint64_t)st.st_size, HEADER_LEN + 2 * 8 + size,
-			     "header, a checksum per chunk, the bytes");
+		cr_assert_eq((uint64_t)st.st_size, 4096 + size,
+			     "header, a checksum per chunk, zeros to 4096, the bytes");
 		/* The path is blocks/<first byte>/<id hex>. */
 		cr_assert_not_null(strstr(path, "/blocks/"));
 	}
