@@ -75,6 +75,8 @@ struct fx_job {
 	bool listed;    /* in the in-flight table */
 	bool inserting; /* done, its block being stored by the worker */
 	bool kept;      /* done and stored, on r->kept */
+	bool readahead; /* asked for by sequential readahead (even if a reader
+			 * waits for it now) */
 	struct fx_job *run_next;    /* the next block fetched by the same GET */
 	struct fx_job *prev, *next; /* queue of its priority, or r->kept */
 	struct fx_job *hnext;       /* in-flight table */
@@ -351,6 +353,7 @@ static struct fx_job *fx_job_get(struct fx_reader *r, const struct fx_object_ref
 	j->off = index * r->block_size;
 	j->len = j->unread = fx_block_len(r, obj, index);
 	j->prio = prio;
+	j->readahead = prio == FX_FETCH_READAHEAD;
 	j->hnext = r->inflight[fx_slot(id)];
 	r->inflight[fx_slot(id)] = j;
 	j->listed = true;
@@ -452,9 +455,14 @@ uint64_t fx_object_id(const char *key)
 
 static void fx_insert(struct fx_reader *r, struct fx_job *j)
 {
-	uint32_t flags = j->prio == FX_FETCH_DEMAND	 ? 0
-			 : j->prio == FX_FETCH_PREDICTED ? FX_CB_PREFETCHED | FX_CB_PREDICTED
-							 : FX_CB_PREFETCHED;
+	/* A sequential reader's blocks are in the kernel's page cache as part
+	 * of the file: their files are written around it. A random reader's
+	 * are read again from their files when the kernel drops its pages:
+	 * through it. */
+	uint32_t flags = (j->prio == FX_FETCH_DEMAND	   ? 0
+			  : j->prio == FX_FETCH_PREDICTED ? FX_CB_PREFETCHED | FX_CB_PREDICTED
+							  : FX_CB_PREFETCHED) |
+			 (j->readahead ? FX_STORE_DIRECT : 0);
 	int err = fx_store_insert_from(r->store, j->id, j->data, j->len, flags,
 				       fx_object_id(j->key), j->off / fx_store_block_size(r->store));
 

@@ -111,7 +111,7 @@ struct fx_store {
 	uint32_t block_size;
 	uint64_t seed;
 	bool sealed;
-	bool direct; /* block files are written with O_DIRECT; atomic */
+	bool direct; /* the filesystem takes O_DIRECT writes; atomic */
 	unsigned char *key; /* sodium_malloc'd, or NULL */
 	uint64_t capacity, min_free;
 	MDB_env *env;
@@ -1410,20 +1410,20 @@ void fx_store_note_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], s
  * its check at the next mount (fx_load). A stray file of that name is
  * replaced; a missing subdirectory (`cache clear`) is made again.
  *
- * When every buffer is aligned to FX_ALIGN in memory and in length, the file
- * is written with O_DIRECT: around the page cache, whose copy would cost the
- * CPU a pass over the bytes and double the one the kernel keeps of the
- * mounted file they were fetched for. A filesystem that refuses it (tmpfs
- * before Linux 6.6) turns it off for the store.
+ * With @direct, when every buffer is aligned to FX_ALIGN in memory and in
+ * length, the file is written with O_DIRECT: around the page cache, whose
+ * copy would cost the CPU a pass over the bytes and double the one the
+ * kernel keeps of the mounted file they were fetched for. A filesystem that
+ * refuses it (tmpfs before Linux 6.6) turns it off for the store.
  */
 static int fx_write_file(struct fx_store *s, const char *path, const struct iovec *iov_in, int n,
-			 uint64_t flen)
+			 uint64_t flen, bool direct)
 {
-	bool direct = __atomic_load_n(&s->direct, __ATOMIC_RELAXED);
 	struct iovec iov[2];
 	uint64_t total = 0;
 	int fd = -1, err = 0, nin = n;
 
+	direct = direct && __atomic_load_n(&s->direct, __ATOMIC_RELAXED);
 	for (int i = 0; i < n; i++) {
 		iov[i] = iov_in[i];
 		total += iov[i].iov_len;
@@ -1464,7 +1464,7 @@ static int fx_write_file(struct fx_store *s, const char *path, const struct iove
 			__atomic_store_n(&s->direct, false, __ATOMIC_RELAXED);
 			close(fd);
 			unlink(path);
-			return fx_write_file(s, path, iov_in, nin, flen);
+			return fx_write_file(s, path, iov_in, nin, flen, false);
 		}
 		if (w <= 0) {
 			err = w < 0 ? -errno : -EIO;
@@ -1500,8 +1500,10 @@ int fx_store_insert_from(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], 
 	size_t flen, ilen;
 	uint8_t *img;
 	struct fx_entry *e;
+	bool direct = flags & FX_STORE_DIRECT;
 	int err;
 
+	flags &= ~FX_STORE_DIRECT;
 	if (!len || len > s->block_size)
 		return -EINVAL;
 	flen = fx_file_len((uint32_t)len, s->sealed);
@@ -1529,7 +1531,7 @@ int fx_store_insert_from(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], 
 	if (!err) {
 		struct iovec iov[2] = { { img, ilen }, { (void *)data, len } };
 
-		err = fx_write_file(s, path, iov, s->sealed ? 1 : 2, flen);
+		err = fx_write_file(s, path, iov, s->sealed ? 1 : 2, flen, direct);
 	}
 	free(img);
 	e = err ? NULL : calloc(1, sizeof(*e));

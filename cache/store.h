@@ -133,13 +133,18 @@ ssize_t fx_store_peek(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], uin
  */
 void fx_store_note_read(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], size_t len, bool use);
 
+/** Insert flag, not kept with the block: write it around the page cache. */
+#define FX_STORE_DIRECT 0x80000000u
+
 /**
  * Insert block @id holding @len bytes (at most the block size) with flags
  * FX_CB_*. Space is made first (evicting per the policy) so that the cap
  * and free-space floor hold; when no room can be made the block is not
- * stored. @data aligned to 4096 bytes with @len a multiple of 4096 is
- * written around the page cache (O_DIRECT) where the filesystem allows.
- * @return 0 (also when already present), -ENOSPC, or -errno.
+ * stored. With FX_STORE_DIRECT, @data aligned to 4096 bytes with @len a
+ * multiple of 4096 is written with O_DIRECT where the filesystem allows:
+ * for a block the kernel keeps in its page cache as part of the mounted
+ * file anyway (a sequential reader's), not one likely read again from its
+ * file soon. @return 0 (also when already present), -ENOSPC, or -errno.
  */
 int fx_store_insert(struct fx_store *s, const uint8_t id[FX_BLOCK_ID_LEN], const void *data, size_t len,
 		    uint32_t flags);
