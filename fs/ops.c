@@ -98,6 +98,7 @@ struct fx_fs {
 	int devnull; /* source of zero-byte uploads (markers) */
 	char mountpoint[PATH_MAX];
 	atomic_bool readahead_set; /* fx_set_readahead() ran (after INIT) */
+	pthread_mutex_t readahead_lock;
 };
 
 static void fx_set_readahead(const char *mountpoint, uint64_t bytes);
@@ -159,10 +160,16 @@ static struct fx_fs *fx_fs_of(fuse_req_t req)
 
 	fx_log_set_request(fx_log_next_request());
 	/* INIT resets the kernel's readahead window; the first request after it
-	 * is the earliest moment to widen it. */
-	if (!atomic_load_explicit(&fs->readahead_set, memory_order_relaxed) &&
-	    !atomic_exchange(&fs->readahead_set, true))
-		fx_set_readahead(fs->mountpoint, fs->opt.kernel_readahead);
+	 * is the earliest moment to widen it. Requests that race with that one
+	 * wait for it: none is answered before the window is set. */
+	if (!atomic_load_explicit(&fs->readahead_set, memory_order_acquire)) {
+		pthread_mutex_lock(&fs->readahead_lock);
+		if (!atomic_load_explicit(&fs->readahead_set, memory_order_relaxed)) {
+			fx_set_readahead(fs->mountpoint, fs->opt.kernel_readahead);
+			atomic_store_explicit(&fs->readahead_set, true, memory_order_release);
+		}
+		pthread_mutex_unlock(&fs->readahead_lock);
+	}
 	return fs;
 }
 
@@ -3395,6 +3402,7 @@ int fx_fs_new(struct fx_backend *b, const struct fx_fs_options *opt,
 	if (!fs)
 		return -ENOMEM;
 	pthread_mutex_init(&fs->listings_lock, NULL);
+	pthread_mutex_init(&fs->readahead_lock, NULL);
 	pthread_cond_init(&fs->walked_cond, NULL);
 	fs->backend = b;
 	fs->opt = *opt;
