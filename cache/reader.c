@@ -78,8 +78,14 @@ struct fx_job {
 	bool readahead; /* asked for by sequential readahead (even if a reader
 			 * waits for it now) */
 	struct fx_job *run_next;    /* the next block fetched by the same GET */
-	struct fx_job *prev, *next; /* queue of its priority, or r->kept */
+	struct fx_job *prev, *next; /* in the queue of its priority, or r->kept */
 	struct fx_job *hnext;       /* in-flight table */
+};
+
+/* A list of jobs, first in first out, and the bytes they hold. */
+struct fx_jobs {
+	struct fx_job *head, *tail;
+	uint64_t bytes;
 };
 
 struct fx_reader {
@@ -92,11 +98,10 @@ struct fx_reader {
 	pthread_mutex_t lock;
 	pthread_cond_t work; /* a job was queued, memory freed, or stopping */
 	pthread_cond_t done; /* a job finished */
-	struct fx_job *head[FX_FETCH_NPRIO], *tail[FX_FETCH_NPRIO];
-	uint64_t queued_bytes[FX_FETCH_NPRIO];
+	struct fx_jobs queue[FX_FETCH_NPRIO];
 	struct fx_job *inflight[FX_INFLIGHT_BUCKETS];
-	struct fx_job *kept_head, *kept_tail; /* oldest first */
-	uint64_t kept_bytes, kept_max;
+	struct fx_jobs kept; /* done and stored, oldest first */
+	uint64_t kept_max;
 	struct fx_buf *pool[FX_RUN_MAX + 1]; /* released buffers by size, the last first */
 	uint64_t pool_bytes, pool_max;
 	uint64_t memory_used;
@@ -138,30 +143,30 @@ static void fx_inflight_del(struct fx_reader *r, struct fx_job *j)
 	j->listed = false;
 }
 
-static void fx_queue_push(struct fx_reader *r, struct fx_job *j)
+static void fx_jobs_push(struct fx_jobs *l, struct fx_job *j)
 {
 	j->next = NULL;
-	j->prev = r->tail[j->prio];
+	j->prev = l->tail;
 	if (j->prev)
 		j->prev->next = j;
 	else
-		r->head[j->prio] = j;
-	r->tail[j->prio] = j;
-	r->queued_bytes[j->prio] += j->len;
+		l->head = j;
+	l->tail = j;
+	l->bytes += j->len;
 }
 
-static void fx_queue_unlink(struct fx_reader *r, struct fx_job *j)
+static void fx_jobs_unlink(struct fx_jobs *l, struct fx_job *j)
 {
 	if (j->prev)
 		j->prev->next = j->next;
 	else
-		r->head[j->prio] = j->next;
+		l->head = j->next;
 	if (j->next)
 		j->next->prev = j->prev;
 	else
-		r->tail[j->prio] = j->prev;
+		l->tail = j->prev;
 	j->prev = j->next = NULL;
-	r->queued_bytes[j->prio] -= j->len;
+	l->bytes -= j->len;
 }
 
 static void fx_buf_free(struct fx_reader *r, struct fx_buf *b)
@@ -242,28 +247,14 @@ static void fx_job_free(struct fx_reader *r, struct fx_job *j)
 	free(j);
 }
 
-static void fx_kept_unlink(struct fx_reader *r, struct fx_job *j)
-{
-	if (j->prev)
-		j->prev->next = j->next;
-	else
-		r->kept_head = j->next;
-	if (j->next)
-		j->next->prev = j->prev;
-	else
-		r->kept_tail = j->prev;
-	j->prev = j->next = NULL;
-	j->kept = false;
-	r->kept_bytes -= j->len;
-}
-
 /* The done @j leaves the in-flight table (and the kept list); freed unless
  * a reader still copies from it (r->lock held). */
 static void fx_job_unlist(struct fx_reader *r, struct fx_job *j)
 {
 	fx_inflight_del(r, j);
 	if (j->kept)
-		fx_kept_unlink(r, j);
+		fx_jobs_unlink(&r->kept, j);
+	j->kept = false;
 	if (!j->waiters)
 		fx_job_free(r, j);
 }
@@ -276,17 +267,10 @@ static void fx_job_keep(struct fx_reader *r, struct fx_job *j)
 		fx_job_unlist(r, j);
 		return;
 	}
-	while (r->kept_bytes + j->len > r->kept_max)
-		fx_job_unlist(r, r->kept_head);
+	while (r->kept.bytes + j->len > r->kept_max)
+		fx_job_unlist(r, r->kept.head);
 	j->kept = true;
-	j->next = NULL;
-	j->prev = r->kept_tail;
-	if (j->prev)
-		j->prev->next = j;
-	else
-		r->kept_head = j;
-	r->kept_tail = j;
-	r->kept_bytes += j->len;
+	fx_jobs_push(&r->kept, j);
 }
 
 /* A reader is done with the done @j, having copied @n bytes of it (r->lock
@@ -307,10 +291,10 @@ static void fx_job_put(struct fx_reader *r, struct fx_job *j, size_t n)
  * memory sooner than a block further ahead. */
 static bool fx_room(struct fx_reader *r, uint64_t len, uint64_t limit, bool evict)
 {
-	if (!evict || r->memory_used - r->kept_bytes + len > limit)
+	if (!evict || r->memory_used - r->kept.bytes + len > limit)
 		return r->memory_used + len <= limit;
-	while (r->memory_used + len > limit && r->kept_head)
-		fx_job_unlist(r, r->kept_head);
+	while (r->memory_used + len > limit && r->kept.head)
+		fx_job_unlist(r, r->kept.head);
 	return r->memory_used + len <= limit;
 }
 
@@ -334,9 +318,9 @@ static struct fx_job *fx_job_get(struct fx_reader *r, const struct fx_object_ref
 
 	if (j) {
 		if (j->state == FX_JOB_QUEUED && prio < j->prio) {
-			fx_queue_unlink(r, j);
+			fx_jobs_unlink(&r->queue[j->prio], j);
 			j->prio = prio;
-			fx_queue_push(r, j);
+			fx_jobs_push(&r->queue[j->prio], j);
 		}
 		r->st.coalesced++;
 		return j;
@@ -357,7 +341,7 @@ static struct fx_job *fx_job_get(struct fx_reader *r, const struct fx_object_ref
 	j->hnext = r->inflight[fx_slot(id)];
 	r->inflight[fx_slot(id)] = j;
 	j->listed = true;
-	fx_queue_push(r, j);
+	fx_jobs_push(&r->queue[j->prio], j);
 	pthread_cond_signal(&r->work);
 	return j;
 }
@@ -383,7 +367,7 @@ static void fx_job_take(struct fx_reader *r, struct fx_job *j)
 static struct fx_job *fx_next_job(struct fx_reader *r)
 {
 	for (int p = 0; p < FX_FETCH_NPRIO; p++) {
-		struct fx_job *j = r->head[p];
+		struct fx_job *j = r->queue[p].head;
 		uint64_t limit = p == FX_FETCH_DEMAND ? r->memory_limit : r->memory_limit / 4 * 3;
 		unsigned n = 1;
 
@@ -392,16 +376,16 @@ static struct fx_job *fx_next_job(struct fx_reader *r)
 		if (!fx_room(r, j->len, limit, p == FX_FETCH_DEMAND) &&
 		    !(p == FX_FETCH_DEMAND && r->memory_used == 0))
 			return NULL; /* higher priorities first, even when waiting */
-		fx_queue_unlink(r, j);
+		fx_jobs_unlink(&r->queue[j->prio], j);
 		fx_job_take(r, j);
-		for (struct fx_job *last = j, *k; p != FX_FETCH_DEMAND && (k = r->head[p]); last = k) {
+		for (struct fx_job *last = j, *k; p != FX_FETCH_DEMAND && (k = r->queue[p].head); last = k) {
 			uint64_t run = k->off + k->len - j->off;
 
 			if (n++ == FX_RUN_MAX || k->off != last->off + last->len || strcmp(k->key, j->key) ||
 			    strcmp(k->version, j->version) || run > FX_COALESCE_BYTES ||
 			    !fx_room(r, k->len, limit, false))
 				break;
-			fx_queue_unlink(r, k);
+			fx_jobs_unlink(&r->queue[k->prio], k);
 			fx_job_take(r, k);
 			last->run_next = k;
 		}
@@ -514,7 +498,7 @@ static void fx_run(struct fx_reader *r, struct fx_job *j)
 /* A reader runs its own queued @j (r->lock held): no worker is started. */
 static void fx_run_inline(struct fx_reader *r, struct fx_job *j)
 {
-	fx_queue_unlink(r, j);
+	fx_jobs_unlink(&r->queue[j->prio], j);
 	j->state = FX_JOB_RUNNING;
 	j->run_next = NULL;
 	fx_run(r, j);
@@ -535,7 +519,7 @@ static void *fx_worker(void *arg)
 			 * back to the system. Not at once: a reader that paused
 			 * between two reads would fault the pages in again (the
 			 * daemon keeps them while busy, see fx_fs_run). */
-			if (r->kept_head || (r->trim && r->memory_used == 0)) {
+			if (r->kept.head || (r->trim && r->memory_used == 0)) {
 				struct timespec due = r->busy, now;
 
 				due.tv_sec += FX_TRIM_IDLE_S;
@@ -545,8 +529,8 @@ static void *fx_worker(void *arg)
 					pthread_cond_timedwait(&r->work, &r->lock, &due);
 					continue;
 				}
-				while (r->kept_head)
-					fx_job_unlist(r, r->kept_head);
+				while (r->kept.head)
+					fx_job_unlist(r, r->kept.head);
 				if (r->trim && r->memory_used == 0) {
 					r->trim = false;
 					fx_pool_drain(r);
@@ -623,13 +607,13 @@ void fx_reader_free(struct fx_reader *r)
 	for (unsigned i = 0; i < r->nworkers; i++)
 		pthread_join(r->workers[i], NULL);
 	/* Only kept blocks and queued prefetches are left: readers are gone. */
-	while (r->kept_head)
-		fx_job_unlist(r, r->kept_head);
+	while (r->kept.head)
+		fx_job_unlist(r, r->kept.head);
 	for (int p = 0; p < FX_FETCH_NPRIO; p++) {
-		while (r->head[p]) {
-			struct fx_job *j = r->head[p];
+		while (r->queue[p].head) {
+			struct fx_job *j = r->queue[p].head;
 
-			fx_queue_unlink(r, j);
+			fx_jobs_unlink(&r->queue[j->prio], j);
 			fx_job_free(r, j);
 		}
 	}
@@ -829,7 +813,7 @@ unsigned fx_reader_prefetch(struct fx_reader *r, const struct fx_object_ref *obj
 			continue;
 		}
 		/* Queued prefetch is bounded too: skipped, not piled up. */
-		if (r->queued_bytes[prio] + r->block_size > r->memory_limit / 4 * 3) {
+		if (r->queue[prio].bytes + r->block_size > r->memory_limit / 4 * 3) {
 			r->st.prefetch_skipped++;
 			pthread_mutex_unlock(&r->lock);
 			break;
