@@ -2812,34 +2812,55 @@ static void fx_op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name
 /* Read through the block cache. An object replaced in the bucket while
  * open (-ESTALE) is read again at its new version, as other S3 file systems
  * show it; bytes of two versions never mix within one block. */
-static ssize_t do_read_cached(struct fx_fs *fs, struct fx_file *f, uint64_t off, char *buf,
-			      size_t size)
+/* The object version a read of an open file reads, as it stands now. */
+struct fx_read_ref {
+	char key[FX_KEY_BUF], version[FX_ETAG_MAX + 64];
+	struct fx_object_ref obj;
+	bool staged; /* the file is staged: the object is not what it reads */
+};
+
+static int fx_read_ref(struct fx_fs *fs, struct fx_inode *in, struct fx_read_ref *ref)
+{
+	ref->obj = (struct fx_object_ref){ .key = ref->key, .version = ref->version };
+	pthread_mutex_lock(&in->lock);
+	ref->staged = fx_staged(in);
+	fx_version_of(in, ref->version, sizeof(ref->version));
+	ref->obj.size = (uint64_t)in->st.st_size;
+	pthread_mutex_unlock(&in->lock);
+	return fx_key(fs, in, ref->key);
+}
+
+/* @n bytes at @off of @obj were read through @f: readahead and learning
+ * hear of it. Before the reply, after which a release may free @f. */
+static void fx_read_noted(struct fx_fs *fs, struct fx_file *f, const struct fx_object_ref *obj,
+			  uint64_t off, size_t n)
+{
+	fx_readahead_note(fs->cache->reader, &f->ra, obj, off, n);
+	fx_learn_note_read(fs->cache->learn, obj, off, n);
+}
+
+/* Read from the cache the object @ref names (refreshed in @ref if it
+ * changed in the bucket while open). */
+static ssize_t do_read_cached(struct fx_fs *fs, struct fx_file *f, struct fx_read_ref *ref,
+			      uint64_t off, char *buf, size_t size)
 {
 	struct fx_inode *in = f->in;
-	char key[FX_KEY_BUF], version[FX_ETAG_MAX + 64];
-	struct fx_object_ref obj = { .key = key, .version = version };
 	ssize_t n = -EIO;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
-		pthread_mutex_lock(&in->lock);
-		fx_version_of(in, version, sizeof(version));
-		obj.size = (uint64_t)in->st.st_size;
-		pthread_mutex_unlock(&in->lock);
-		if ((n = fx_key(fs, in, key)) < 0)
+		if (attempt > 0 && (n = fx_read_ref(fs, in, ref)) < 0)
 			return n;
-		n = fx_reader_read(fs->cache->reader, &obj, off, buf, size);
+		n = fx_reader_read(fs->cache->reader, &ref->obj, off, buf, size);
 		if (n != -ESTALE || fx_staged_locked(in)) /* staged: kept for us by a rename */
 			break;
-		fx_info("%s changed in the bucket while open: reading its new version", key);
+		fx_info("%s changed in the bucket while open: reading its new version", ref->key);
 		if ((n = fx_refresh(fs, in, FX_REFRESH_NOW)) < 0)
 			return n == -ENOENT ? -ESTALE : n;
 		fx_cache_note_version(fs, in);
 		n = -EIO;
 	}
-	if (n > 0) {
-		fx_readahead_note(fs->cache->reader, &f->ra, &obj, off, (size_t)n);
-		fx_learn_note_read(fs->cache->learn, &obj, off, (uint64_t)n);
-	}
+	if (n > 0)
+		fx_read_noted(fs, f, &ref->obj, off, (size_t)n);
 	return n;
 }
 
@@ -2856,31 +2877,20 @@ static void fx_reply_lent(void *arg, const void *bytes, size_t len)
 {
 	struct fx_lent_read *l = arg;
 
-	/* Before the reply, after which a release may free the handle. */
-	fx_readahead_note(l->fs->cache->reader, &l->f->ra, l->obj, l->off, len);
-	fx_learn_note_read(l->fs->cache->learn, l->obj, l->off, len);
+	fx_read_noted(l->fs, l->f, l->obj, l->off, len);
 	fuse_reply_buf(l->req, bytes, len);
 }
 
 /* Reply to a read of an unstaged file from the block a fetch holds in
  * memory (a sequential reader's next block, usually) without copying it
  * out first. @return whether it did; else the read is do_read_cached's. */
-static bool do_read_lent(struct fx_fs *fs, struct fx_file *f, fuse_req_t req, uint64_t off,
-			 size_t size)
+static bool do_read_lent(struct fx_fs *fs, struct fx_file *f, const struct fx_read_ref *ref,
+			 fuse_req_t req, uint64_t off, size_t size)
 {
-	struct fx_inode *in = f->in;
-	char key[FX_KEY_BUF], version[FX_ETAG_MAX + 64];
-	struct fx_object_ref obj = { .key = key, .version = version };
-	struct fx_lent_read l = { .req = req, .fs = fs, .f = f, .obj = &obj, .off = off };
-	bool staged;
+	struct fx_lent_read l = { .req = req, .fs = fs, .f = f, .obj = &ref->obj, .off = off };
 
-	pthread_mutex_lock(&in->lock);
-	staged = fx_staged(in);
-	fx_version_of(in, version, sizeof(version));
-	obj.size = (uint64_t)in->st.st_size;
-	pthread_mutex_unlock(&in->lock);
-	return !staged && fx_key(fs, in, key) == 0 &&
-	       fx_reader_lend(fs->cache->reader, &obj, off, size, fx_reply_lent, &l) > 0;
+	return !ref->staged &&
+	       fx_reader_lend(fs->cache->reader, &ref->obj, off, size, fx_reply_lent, &l) > 0;
 }
 
 static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -2888,11 +2898,12 @@ static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fx_fs *fs = fx_fs_of(req);
 	struct fx_file *f = (struct fx_file *)(uintptr_t)fi->fh;
+	struct fx_read_ref ref;
 	struct fx_inode *in;
 	char *buf;
 	ssize_t n;
 	bool fill;
-	int fd;
+	int fd, ref_err;
 
 	if (fx_ctl_ino(ino)) {
 		fx_ctl_read(req, size, off, fi);
@@ -2901,7 +2912,8 @@ static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	in = f->in;
 	/* Decided before the reply, after which a release may free @f. */
 	fill = size <= FX_PAGEFILL_READ && !f->direct && !(f->flags & O_DIRECT) && fs->pagefill;
-	if (do_read_lent(fs, f, req, (uint64_t)off, size)) {
+	ref_err = fx_read_ref(fs, in, &ref);
+	if (!ref_err && do_read_lent(fs, f, &ref, req, (uint64_t)off, size)) {
 		if (fill)
 			fx_pagefill_want(fs->pagefill, ino,
 					 (uint64_t)off / fx_store_block_size(fs->cache->store));
@@ -2924,7 +2936,9 @@ static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			close(fd);
 			break;
 		}
-		n = do_read_cached(fs, f, (uint64_t)off, buf, size);
+		if (tries > 0) /* it changed under the first try */
+			ref_err = fx_read_ref(fs, in, &ref);
+		n = ref_err ? ref_err : do_read_cached(fs, f, &ref, (uint64_t)off, buf, size);
 		if ((n != -ESTALE && n != -ENOENT) || !fx_staged_locked(in))
 			break;
 	}
