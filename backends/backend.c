@@ -426,23 +426,46 @@ ssize_t fx_backend_get(struct fx_backend *b, const char *key, uint64_t offset, v
 ssize_t fx_backend_get_version(struct fx_backend *b, const char *key, const char *etag,
 			       uint64_t offset, void *buf, size_t len)
 {
+	struct iovec iov = {.iov_base = buf, .iov_len = len < SSIZE_MAX ? len : SSIZE_MAX};
+
+	return fx_backend_getv_version(b, key, etag, offset, &iov, 1);
+}
+
+ssize_t fx_backend_getv_version(struct fx_backend *b, const char *key, const char *etag,
+				uint64_t offset, const struct iovec *iov, int iovcnt)
+{
+	size_t len = 0;
+	ssize_t n = 0, done = 0;
 	int err;
 
 	fx_count(b, FX_OP_GET);
 	err = fx_key_check(key);
-	if (!err && !buf && len)
-		err = -EINVAL;
+	for (int i = 0; !err && i < iovcnt; i++) {
+		if ((!iov[i].iov_base && iov[i].iov_len) || iov[i].iov_len > SSIZE_MAX - len)
+			err = -EINVAL;
+		len += iov[i].iov_len;
+	}
 	if (!err)
 		err = fx_fault(b, FX_OP_GET);
 	if (err)
 		return err;
-	if (len > SSIZE_MAX)
-		len = SSIZE_MAX;
 	uint64_t t0 = fx_mono_us();
 
-	if (etag && *etag && FX_HAS(b->ops, get_if))
-		return fx_timed(b, FX_OP_GET, t0, b->ops->get_if(b->state, key, etag, offset, buf, len));
-	return fx_timed(b, FX_OP_GET, t0, b->ops->get(b->state, key, offset, buf, len));
+	if (FX_HAS(b->ops, get_if))
+		return fx_timed(b, FX_OP_GET, t0,
+				b->ops->get_if(b->state, key, etag && *etag ? etag : NULL, offset, iov,
+					       iovcnt));
+	/* Without get_if: whatever is current, a buffer at a time. */
+	for (int i = 0; i < iovcnt; i++) {
+		n = b->ops->get(b->state, key, offset + (uint64_t)done, iov[i].iov_base,
+				iov[i].iov_len);
+		if (n < 0)
+			return fx_timed(b, FX_OP_GET, t0, n);
+		done += n;
+		if ((size_t)n < iov[i].iov_len)
+			break; /* the end of the object */
+	}
+	return fx_timed(b, FX_OP_GET, t0, done);
 }
 
 int fx_backend_put(struct fx_backend *b, const char *key, int fd, uint64_t size,

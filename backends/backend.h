@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "core/config.h"
 #include "core/error.h"
@@ -167,10 +168,11 @@ struct fx_backend_ops {
 	/** Move object @src over the existing object @dst atomically: readers of
 	 *  @dst see the old or the new bytes, never no object. */
 	int (*replace)(void *state, const char *src, const char *dst);
-	/** Like get, but only from the version of @key whose ETag is @etag:
-	 *  -ESTALE once the object changed (S3 "If-Match"). */
-	ssize_t (*get_if)(void *state, const char *key, const char *etag, uint64_t offset, void *buf,
-			  size_t len);
+	/** Like get, but only from the version of @key whose ETag is @etag
+	 *  (NULL: any): -ESTALE once the object changed (S3 "If-Match"). The
+	 *  bytes are scattered across @iov in order, as readv(2). */
+	ssize_t (*get_if)(void *state, const char *key, const char *etag, uint64_t offset,
+			  const struct iovec *iov, int iovcnt);
 	/** The first page of the root's listing (delimiter "/") that open()
 	 *  fetched to check the store, replayed once as list() would give it;
 	 *  -ENOENT when there is none or it was taken. */
@@ -224,6 +226,10 @@ ssize_t fx_backend_get(struct fx_backend *b, const char *key, uint64_t offset, v
  */
 ssize_t fx_backend_get_version(struct fx_backend *b, const char *key, const char *etag,
 			       uint64_t offset, void *buf, size_t len);
+/** The same, scattered across @iovcnt buffers in order (one request for
+ *  all of them where the backend can). */
+ssize_t fx_backend_getv_version(struct fx_backend *b, const char *key, const char *etag,
+				uint64_t offset, const struct iovec *iov, int iovcnt);
 int fx_backend_put(struct fx_backend *b, const char *key, int fd, uint64_t size,
 		   const struct fx_meta *meta, struct fx_object_info *out);
 int fx_backend_delete(struct fx_backend *b, const char *key);

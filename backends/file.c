@@ -290,11 +290,11 @@ static int fx_file_head(void *state, const char *key, struct fx_object_info *out
 #define FX_FILE_SEQ_READ (128u * 1024)
 
 static ssize_t fx_file_get_if(void *state, const char *key, const char *etag, uint64_t offset,
-			      void *buf, size_t len)
+			      const struct iovec *iov, int iovcnt)
 {
 	int fd = fx_file_open_object(state, key);
 	char now[FX_ETAG_MAX];
-	size_t done = 0;
+	size_t len = 0, done = 0, at = 0;
 	ssize_t n = 0;
 	struct stat st;
 
@@ -314,19 +314,26 @@ static ssize_t fx_file_get_if(void *state, const char *key, const char *etag, ui
 			return -ESTALE;
 		}
 	}
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
 	if (key[strlen(key) - 1] == '/')
 		len = 0; /* a marker is empty */
 	/* Each get opens the file afresh, so the kernel never sees a sequential
 	 * reader; a large read is readahead already: ask for the next window. */
 	if (len >= FX_FILE_SEQ_READ)
 		posix_fadvise(fd, (off_t)(offset + len), (off_t)len * 2, POSIX_FADV_WILLNEED);
-	while (done < len) {
-		n = pread(fd, (char *)buf + done, len - done, (off_t)(offset + done));
+	for (int i = 0; i < iovcnt && done < len;) {
+		if (at == iov[i].iov_len) {
+			i++, at = 0;
+			continue;
+		}
+		n = pread(fd, (char *)iov[i].iov_base + at, iov[i].iov_len - at, (off_t)(offset + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
 		done += (size_t)n;
+		at += (size_t)n;
 	}
 	if (n < 0)
 		n = -errno;
@@ -336,7 +343,9 @@ static ssize_t fx_file_get_if(void *state, const char *key, const char *etag, ui
 
 static ssize_t fx_file_get(void *state, const char *key, uint64_t offset, void *buf, size_t len)
 {
-	return fx_file_get_if(state, key, NULL, offset, buf, len);
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+
+	return fx_file_get_if(state, key, NULL, offset, &iov, 1);
 }
 
 /* Copy @size bytes of @in from offset 0 to the current offset of @out. */

@@ -276,7 +276,7 @@ static int fx_mem_head(void *state, const char *key, struct fx_object_info *out)
 }
 
 static ssize_t fx_mem_get_if(void *state, const char *key, const char *etag, uint64_t offset,
-			     void *buf, size_t len)
+			     const struct iovec *iov, int iovcnt)
 {
 	struct fx_mem_store *s = state;
 	ssize_t n = -ENOENT;
@@ -291,9 +291,13 @@ static ssize_t fx_mem_get_if(void *state, const char *key, const char *etag, uin
 		const struct fx_mem_object *o = &s->objs[i];
 
 		n = 0;
-		if (offset < o->size) {
-			n = (ssize_t)(len < o->size - offset ? len : o->size - offset);
-			memcpy(buf, o->data + offset, (size_t)n);
+		for (int k = 0; k < iovcnt && offset < o->size; k++) {
+			size_t len = iov[k].iov_len < o->size - offset ? iov[k].iov_len
+								  : o->size - offset;
+
+			memcpy(iov[k].iov_base, o->data + offset, len);
+			offset += len;
+			n += (ssize_t)len;
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -302,7 +306,9 @@ static ssize_t fx_mem_get_if(void *state, const char *key, const char *etag, uin
 
 static ssize_t fx_mem_get(void *state, const char *key, uint64_t offset, void *buf, size_t len)
 {
-	return fx_mem_get_if(state, key, NULL, offset, buf, len);
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+
+	return fx_mem_get_if(state, key, NULL, offset, &iov, 1);
 }
 
 static int fx_mem_put(void *state, const char *key, int fd, uint64_t size,

@@ -203,8 +203,10 @@ struct fx_s3_call {
 	uint64_t body_off, body_len;
 	const char *body_mem;       /* or an in-memory body */
 	bool idempotent;
-	/* response sinks: into @buf (ranged GET), a growing memory body, or a parser */
-	char *buf;
+	/* response sinks: across @iov (ranged GET), a growing memory body, or a parser */
+	const struct iovec *iov; /* buf_len bytes in all */
+	int iov_at;              /* the buffer being filled, */
+	size_t iov_off;          /* and where in it */
 	size_t buf_len, buf_used;
 	char *mem;
 	size_t mem_len, mem_cap, mem_max;
@@ -270,7 +272,7 @@ static size_t fx_on_body(char *data, size_t size, size_t n, void *arg)
 	struct fx_s3_call *c = arg;
 	size_t len = size * n;
 
-	if (c->status >= 300 || !(c->buf || c->parser)) { /* error documents, small answers */
+	if (c->status >= 300 || !(c->iov || c->parser)) { /* error documents, small answers */
 		if (c->mem_len + len > c->mem_max)
 			return 0; /* abort: larger than any answer we expect */
 		if (c->mem_len + len + 1 > c->mem_cap) {
@@ -298,8 +300,20 @@ static size_t fx_on_body(char *data, size_t size, size_t n, void *arg)
 	}
 	if (len > c->buf_len - c->buf_used)
 		len = c->buf_len - c->buf_used; /* the server sent more than the range */
-	memcpy(c->buf + c->buf_used, data, len);
 	c->buf_used += len;
+	while (len) {
+		const struct iovec *v = &c->iov[c->iov_at];
+		size_t part = v->iov_len - c->iov_off < len ? v->iov_len - c->iov_off : len;
+
+		memcpy((char *)v->iov_base + c->iov_off, data, part);
+		data += part;
+		len -= part;
+		c->iov_off += part;
+		if (c->iov_off == v->iov_len) {
+			c->iov_at++;
+			c->iov_off = 0;
+		}
+	}
 	return size * n;
 }
 
@@ -498,6 +512,8 @@ static int fx_s3_attempt(struct fx_s3 *s3, struct fx_s3_call *c, const char *sha
 
 	c->status = 0;
 	c->buf_used = 0;
+	c->iov_at = 0;
+	c->iov_off = 0;
 	c->mem_len = 0;
 	c->upload_pos = 0;
 	c->retry_after_s = 0;
@@ -513,7 +529,7 @@ static int fx_s3_attempt(struct fx_s3 *s3, struct fx_s3_call *c, const char *sha
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
 	/* Bodies into a caller's buffer (GETs of blocks) come in larger
 	 * receives: a sixteenth of the system calls and wake-ups of curl's 16K. */
-	if (c->buf)
+	if (c->iov)
 		curl_easy_setopt(h, CURLOPT_BUFFERSIZE, FX_S3_RECV_BUF);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, fx_on_header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
@@ -640,12 +656,15 @@ static int fx_s3_head(void *state, const char *key, struct fx_object_info *out)
 }
 
 static ssize_t fx_s3_get_if(void *state, const char *key, const char *etag, uint64_t offset,
-			    void *buf, size_t len)
+			    const struct iovec *iov, int iovcnt)
 {
 	struct fx_s3_call c;
 	char range[64];
+	size_t len = 0;
 	int ret;
 
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
 	if (len == 0)
 		return 0;
 	fx_call_init(&c, "GET", key, true);
@@ -654,7 +673,7 @@ static ssize_t fx_s3_get_if(void *state, const char *key, const char *etag, uint
 	fx_call_header(&c, "range", range);
 	if (etag)
 		fx_call_header(&c, "if-match", etag);
-	c.buf = buf;
+	c.iov = iov;
 	c.buf_len = len;
 	ret = fx_s3_perform(state, &c);
 	fx_call_free(&c);
@@ -669,7 +688,9 @@ static ssize_t fx_s3_get_if(void *state, const char *key, const char *etag, uint
 
 static ssize_t fx_s3_get(void *state, const char *key, uint64_t offset, void *buf, size_t len)
 {
-	return fx_s3_get_if(state, key, NULL, offset, buf, len);
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+
+	return fx_s3_get_if(state, key, NULL, offset, &iov, 1);
 }
 
 /* A listing page: entries are parsed as the body streams in and kept until

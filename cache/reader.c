@@ -34,23 +34,15 @@
 enum fx_job_state { FX_JOB_QUEUED, FX_JOB_RUNNING, FX_JOB_DONE };
 
 /*
- * The buffer one GET fills, shared by the blocks it fetched (no copy per
- * block); released with the last of them. The budget is charged per block,
- * so a run's buffer can outlive the charge of its first blocks by as long
- * as its worker takes to store the rest or its readers take to read them.
- * Buffers are mmap'd runs of whole blocks (page-aligned, as the store's
- * O_DIRECT writes want), and a released one waits in r->pool for the next
- * GET of as many blocks or a few less: its pages are already the
- * process's, where a new buffer faults each in afresh, which costs more
- * than the copy into it. Up to pool_max bytes wait; all go after an idle
+ * Every fetched block has a buffer of its own, block_size bytes, mmap'd
+ * (page-aligned, as the store's O_DIRECT writes want); a GET of a run of
+ * blocks scatters its body across theirs. A released buffer waits in
+ * r->pool for the next block: its pages are already the process's, where a
+ * new buffer faults each in afresh, which costs more than the copy into it.
+ * All are one size, so any released buffer serves any block. Up to
+ * pool_max of them (a quarter of the budget) wait; all go after an idle
  * second.
  */
-struct fx_buf {
-	unsigned refs;    /* r->lock */
-	unsigned nblocks; /* its size */
-	uint8_t *bytes;
-	struct fx_buf *next; /* in r->pool */
-};
 
 /*
  * One block being fetched, then held: a fetched block stays in the
@@ -68,8 +60,7 @@ struct fx_job {
 	enum fx_fetch_prio prio;
 	enum fx_job_state state;
 	ssize_t result; /* bytes fetched or -errno, once DONE */
-	uint8_t *data;  /* its bytes, in the buffer of the GET that fetched them */
-	struct fx_buf *buf;
+	uint8_t *data;  /* its buffer, once fetched */
 	unsigned waiters; /* readers copying from it, or waiting to */
 	bool charged;
 	bool listed;    /* in the in-flight table */
@@ -102,8 +93,8 @@ struct fx_reader {
 	struct fx_job *inflight[FX_INFLIGHT_BUCKETS];
 	struct fx_jobs kept; /* done and stored, oldest first */
 	uint64_t kept_max;
-	struct fx_buf *pool[FX_RUN_MAX + 1]; /* released buffers by size, the last first */
-	uint64_t pool_bytes, pool_max;
+	uint8_t **pool; /* released buffers, the last first */
+	unsigned npool, pool_max;
 	uint64_t memory_used;
 	struct fx_reader_stats st;
 	bool stopping;
@@ -169,68 +160,36 @@ static void fx_jobs_unlink(struct fx_jobs *l, struct fx_job *j)
 	l->bytes -= j->len;
 }
 
-static void fx_buf_free(struct fx_reader *r, struct fx_buf *b)
+/* A buffer for one block: a released one, or a new one. */
+static uint8_t *fx_buf_get(struct fx_reader *r)
 {
-	munmap(b->bytes, (size_t)b->nblocks * r->block_size);
-	free(b);
-}
-
-/* A buffer of @nblocks blocks for a GET: a released one of that size or up
- * to twice it, or a new one. */
-static struct fx_buf *fx_buf_get(struct fx_reader *r, unsigned nblocks)
-{
-	struct fx_buf *b = NULL;
+	uint8_t *b = NULL;
 	void *p;
 
 	pthread_mutex_lock(&r->lock);
-	for (unsigned n = nblocks; n <= FX_RUN_MAX && n <= 2 * nblocks && !b; n++) {
-		if ((b = r->pool[n])) {
-			r->pool[n] = b->next;
-			r->pool_bytes -= (uint64_t)n * r->block_size;
-		}
-	}
+	if (r->npool)
+		b = r->pool[--r->npool];
 	pthread_mutex_unlock(&r->lock);
 	if (b)
 		return b;
-	if (!(b = malloc(sizeof(*b))))
-		return NULL;
-	p = mmap(NULL, (size_t)nblocks * r->block_size, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		free(b);
-		return NULL;
-	}
-	b->bytes = p;
-	b->nblocks = nblocks;
-	return b;
+	p = mmap(NULL, r->block_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
 }
 
-/* Keep the released @b for a next GET, or unmap it (r->lock held). */
-static void fx_buf_put(struct fx_reader *r, struct fx_buf *b)
+/* Keep the released @b for a next block, or unmap it (r->lock held). */
+static void fx_buf_put(struct fx_reader *r, uint8_t *b)
 {
-	uint64_t size = (uint64_t)b->nblocks * r->block_size;
-
-	if (r->stopping || r->pool_bytes + size > r->pool_max) {
-		fx_buf_free(r, b);
-		return;
-	}
-	b->next = r->pool[b->nblocks];
-	r->pool[b->nblocks] = b;
-	r->pool_bytes += size;
+	if (r->stopping || r->npool == r->pool_max)
+		munmap(b, r->block_size);
+	else
+		r->pool[r->npool++] = b;
 }
 
 /* Unmap every released buffer (r->lock held). */
 static void fx_pool_drain(struct fx_reader *r)
 {
-	for (unsigned n = 0; n <= FX_RUN_MAX; n++) {
-		while (r->pool[n]) {
-			struct fx_buf *b = r->pool[n];
-
-			r->pool[n] = b->next;
-			fx_buf_free(r, b);
-		}
-	}
-	r->pool_bytes = 0;
+	while (r->npool)
+		munmap(r->pool[--r->npool], r->block_size);
 }
 
 static void fx_job_free(struct fx_reader *r, struct fx_job *j)
@@ -240,8 +199,8 @@ static void fx_job_free(struct fx_reader *r, struct fx_job *j)
 		r->trim = true;
 		pthread_cond_broadcast(&r->work);
 	}
-	if (j->buf && --j->buf->refs == 0)
-		fx_buf_put(r, j->buf);
+	if (j->data)
+		fx_buf_put(r, j->data);
 	free(j->key);
 	free(j->version);
 	free(j);
@@ -394,40 +353,39 @@ static struct fx_job *fx_next_job(struct fx_reader *r)
 	return NULL;
 }
 
-/* Fetch the run of blocks starting at @j with one GET into one buffer that
- * the blocks share (r->lock not held; the run is only this worker's). */
+/* Fetch the run of blocks starting at @j with one GET across their buffers
+ * (r->lock not held; the run is only this worker's). */
 static void fx_fetch(struct fx_reader *r, struct fx_job *j)
 {
+	struct iovec iov[FX_RUN_MAX];
 	size_t total = 0;
-	unsigned nblocks = 0;
-	ssize_t n = -ENOMEM;
-	struct fx_buf *buf;
+	int nblocks = 0;
+	ssize_t n = 0;
 
 	for (struct fx_job *k = j; k; k = k->run_next) {
+		if (!(k->data = fx_buf_get(r)))
+			n = -ENOMEM;
+		iov[nblocks++] = (struct iovec){.iov_base = k->data, .iov_len = k->len};
 		total += k->len;
-		nblocks++;
 	}
-	buf = fx_buf_get(r, (unsigned)((total + r->block_size - 1) / r->block_size) + !total);
-	if (buf)
-		n = fx_backend_get_version(r->backend, j->key, j->version, j->off, buf->bytes, total);
+	if (n == 0)
+		n = fx_backend_getv_version(r->backend, j->key, j->version, j->off, iov, nblocks);
 	if (n >= 0 && (size_t)n < total)
 		n = -ESTALE; /* shorter than the version we were told of: it changed */
 	if (n < 0 && n != -ESTALE && j->prio == FX_FETCH_DEMAND)
 		fx_debug("fetching %s at %llu failed: %s", j->key, (unsigned long long)j->off,
 			 fx_strerror((int)n));
-	if (n < 0 && buf) {
+	if (n < 0) {
 		pthread_mutex_lock(&r->lock);
-		fx_buf_put(r, buf);
+		for (struct fx_job *k = j; k; k = k->run_next) {
+			if (k->data)
+				fx_buf_put(r, k->data);
+			k->data = NULL;
+		}
 		pthread_mutex_unlock(&r->lock);
-		buf = NULL;
-	} else if (buf) {
-		buf->refs = nblocks; /* before any job is visible as done */
 	}
-	for (struct fx_job *k = j; k; k = k->run_next) {
+	for (struct fx_job *k = j; k; k = k->run_next)
 		k->result = n < 0 ? n : (ssize_t)k->len;
-		k->buf = buf;
-		k->data = buf ? buf->bytes + (k->off - j->off) : NULL;
-	}
 }
 
 uint64_t fx_object_id(const char *key)
@@ -563,7 +521,7 @@ int fx_reader_new(const struct fx_reader_opts *o, struct fx_reader **out)
 	r->block_size = fx_store_block_size(o->store);
 	r->memory_limit = o->memory_limit < r->block_size ? r->block_size : o->memory_limit;
 	r->kept_max = r->memory_limit / 2;
-	r->pool_max = r->memory_limit / 4;
+	r->pool_max = (unsigned)(r->memory_limit / 4 / r->block_size);
 	r->readahead_max = o->readahead_max;
 	r->st.memory_limit = r->memory_limit;
 	pthread_mutex_init(&r->lock, NULL);
@@ -574,7 +532,8 @@ int fx_reader_new(const struct fx_reader_opts *o, struct fx_reader **out)
 	pthread_cond_init(&r->done, NULL);
 	r->want_workers = o->workers ? o->workers : 1;
 	r->workers = calloc(r->want_workers, sizeof(*r->workers));
-	if (!r->workers) {
+	r->pool = calloc(r->pool_max ? r->pool_max : 1, sizeof(*r->pool));
+	if (!r->workers || !r->pool) {
 		fx_reader_free(r);
 		return -ENOMEM;
 	}
@@ -618,6 +577,7 @@ void fx_reader_free(struct fx_reader *r)
 		}
 	}
 	fx_pool_drain(r);
+	free(r->pool);
 	free(r->workers);
 	pthread_mutex_destroy(&r->lock);
 	pthread_cond_destroy(&r->work);

@@ -331,6 +331,28 @@ CONF_TEST(get_version)
 	fx_object_info_clear(&v2);
 }
 
+/* A read scattered across buffers (a run of cached blocks): the bytes in
+ * order, an empty buffer skipped, short at the end of the object. */
+CONF_TEST(get_scattered)
+{
+	struct fx_object_info v = { 0 };
+	char a[3], b[1], c[5], d[8];
+	struct iovec iov[] = { { a, sizeof(a) }, { b, 0 }, { c, sizeof(c) }, { d, sizeof(d) } };
+
+	conf_open(*kind);
+	EQ(put("obj", "0123456789abcdef"), 0);
+	EQ(fx_backend_head(C.b, "obj", &v), 0);
+	EQ(fx_backend_getv_version(C.b, "obj", v.etag, 2, iov, 3), 8);
+	cr_assert(!memcmp(a, "234", 3) && !memcmp(c, "56789", 5), "[%s] %.3s|%.5s", BN, a, c);
+	memset(d, 0, sizeof(d));
+	EQ(fx_backend_getv_version(C.b, "obj", v.etag, 4, iov, 4), 12); /* 16 asked */
+	cr_assert(!memcmp(a, "456", 3) && !memcmp(c, "789ab", 5) && !memcmp(d, "cdef", 4),
+		  "[%s] %.3s|%.5s|%.4s", BN, a, c, d);
+	EQ(fx_backend_getv_version(C.b, "obj", "", 16, iov, 4), 0);
+	EQ(fx_backend_getv_version(C.b, "gone", "", 0, iov, 4), -ENOENT);
+	fx_object_info_clear(&v);
+}
+
 CONF_TEST(empty_object)
 {
 	char buf[4];
