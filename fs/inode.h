@@ -58,6 +58,7 @@ struct fx_inode {
 	uint64_t successor;      /* the file renamed over this one, for opens that waited */
 	unsigned filling;        /* fills of its blocks into the kernel's page cache in
 	                          * progress (fs/pagefill.h): staging waits on cond */
+	uint64_t small_reads;    /* reads that could fill its blocks (atomic; fs/ops.c) */
 };
 
 struct fx_itable;

@@ -43,6 +43,7 @@
 
 #define FX_KEY_BUF (FX_KEY_MAX + 2)
 #define FX_PAGEFILL_READ (64u << 10) /* reads up to this size fill their block */
+#define FX_PAGEFILL_DENSITY 8u       /* once a file had this many per block of it */
 #define FX_LISTINGS 64 /* directory listings kept for dir_ttl */
 #define FX_WALKED 256  /* directories listed ahead by a walk, kept for dir_ttl */
 #define FX_WALKED_ENTRIES 8192 /* ... holding at most this many entries in all */
@@ -2893,6 +2894,23 @@ static bool do_read_lent(struct fx_fs *fs, struct fx_file *f, const struct fx_re
 	       fx_reader_lend(fs->cache->reader, &ref->obj, off, size, fx_reply_lent, &l) > 0;
 }
 
+/*
+ * A small read of @in reached the daemon: whether to fill the rest of its
+ * block into the page cache. A fill costs about as much as FX_PAGEFILL_DENSITY
+ * such reads, and only reads of the same block later can gain from it, so
+ * a file is filled once its readers asked for that many small reads per
+ * block of it: a sparse random reader (a few reads a block) is answered read
+ * by read, a dense one gets whole blocks after the first reads.
+ */
+static bool fx_fill_due(struct fx_fs *fs, struct fx_inode *in, uint64_t size)
+{
+	uint64_t bs = fx_store_block_size(fs->cache->store);
+	uint64_t blocks = size ? (size + bs - 1) / bs : 1;
+
+	return __atomic_add_fetch(&in->small_reads, 1, __ATOMIC_RELAXED) >=
+	       FX_PAGEFILL_DENSITY * blocks;
+}
+
 static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
@@ -2910,9 +2928,10 @@ static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	in = f->in;
-	/* Decided before the reply, after which a release may free @f. */
-	fill = size <= FX_PAGEFILL_READ && !f->direct && !(f->flags & O_DIRECT) && fs->pagefill;
 	ref_err = fx_read_ref(fs, in, &ref);
+	/* Decided before the reply, after which a release may free @f. */
+	fill = size <= FX_PAGEFILL_READ && !f->direct && !(f->flags & O_DIRECT) && fs->pagefill &&
+	       !ref_err && fx_fill_due(fs, in, ref.obj.size);
 	if (!ref_err && do_read_lent(fs, f, &ref, req, (uint64_t)off, size)) {
 		if (fill)
 			fx_pagefill_want(fs->pagefill, ino,
