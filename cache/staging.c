@@ -20,11 +20,12 @@
 
 #define FX_FILL_CHUNK (1u << 20)
 #define FX_STAGING_XATTR "user.rustfx.key" /* the object a staging file is for */
+#define FX_STAGING_PUBLISHED "user.rustfx.published" /* its bytes were published */
 #define FX_STAGING_NAMED 20                  /* leftovers named one by one at most */
 
 int fx_staging_init(const char *cache_dir, char *out, size_t n, struct fx_diag *d)
 {
-	unsigned leftovers = 0;
+	unsigned leftovers = 0, published = 0;
 	struct dirent *de;
 	DIR *dir;
 	int ret;
@@ -53,15 +54,23 @@ int fx_staging_init(const char *cache_dir, char *out, size_t n, struct fx_diag *
 
 		if (strncmp(de->d_name, "stage-", 6) != 0)
 			continue;
+		snprintf(path, sizeof(path), "%s/%s", out, de->d_name);
+		/* Killed after the publish, before the file was dropped. */
+		if (getxattr(path, FX_STAGING_PUBLISHED, NULL, 0) >= 0 && unlink(path) == 0) {
+			published++;
+			continue;
+		}
 		if (++leftovers > FX_STAGING_NAMED)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", out, de->d_name);
 		klen = getxattr(path, FX_STAGING_XATTR, key, sizeof(key) - 1);
 		key[klen > 0 ? klen : 0] = '\0';
 		fx_warn("unpublished data of '%s' from an earlier run is kept in %s",
 			klen > 0 ? key : "(unknown file)", path);
 	}
 	closedir(dir);
+	if (published)
+		fx_info("removed %u staging file(s) of an earlier run whose data was published",
+			published);
 	if (leftovers)
 		fx_warn("%u unpublished staging file(s) from an earlier run are kept in %s; "
 			"copy back what you need, then delete them", leftovers, out);
@@ -87,6 +96,14 @@ int fx_staging_create(const char *dir, const char *key, char **path_out)
 		fsetxattr(fd, FX_STAGING_XATTR, key, strlen(key), 0);
 	*path_out = path;
 	return fd;
+}
+
+int fx_staging_mark(int fd, bool published)
+{
+	int ret = published ? fsetxattr(fd, FX_STAGING_PUBLISHED, "1", 1, 0)
+			    : fremovexattr(fd, FX_STAGING_PUBLISHED);
+
+	return ret < 0 && !(!published && errno == ENODATA) ? -errno : 0;
 }
 
 int fx_staging_fill(struct fx_backend *b, const char *key, uint64_t size, int fd)

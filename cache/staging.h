@@ -11,6 +11,7 @@
 #ifndef FX_CACHE_STAGING_H
 #define FX_CACHE_STAGING_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,14 @@ int fx_staging_create(const char *dir, const char *key, char **path_out);
  * @return 0, or -errno (-ESTALE if the object is shorter than @size).
  */
 int fx_staging_fill(struct fx_backend *b, const char *key, uint64_t size, int fd);
+
+/**
+ * Mark the staging file @fd as published (its bytes are the object's now) or
+ * not, before its bytes change again. A killed daemon's leftover marked
+ * published is removed at the next mount instead of reported. Best effort:
+ * without user xattrs every leftover is reported. @return 0 or -errno.
+ */
+int fx_staging_mark(int fd, bool published);
 
 /** Close @fd and remove @path; frees @path. Either may be -1/NULL. */
 void fx_staging_drop(int fd, char *path);

@@ -52,6 +52,7 @@ struct fx_inode {
 	uint64_t clean_seq;      /* dirty_seq at the last successful publish; a staging
 	                          * file freed while dirty is kept on disk */
 	bool publishing;         /* a publish is in flight; others wait on cond */
+	bool stage_published;    /* the staging file is marked published (fx_staging_mark) */
 	unsigned open_count;     /* open file handles */
 	bool replacing;          /* its object is being removed or renamed over: opens
 	                          * wait on cond, staging stays (fx_keep_open) */

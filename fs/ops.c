@@ -234,6 +234,17 @@ static bool fx_staged(const struct fx_inode *in)
 	return in->stage_fd >= 0;
 }
 
+/* The staged bytes of @in are about to change (inode lock held): no longer
+ * the published ones. @return 0, or -errno and they must not change. */
+static int fx_stage_changing(struct fx_inode *in)
+{
+	int ret = 0;
+
+	if (in->stage_published && (ret = fx_staging_mark(in->stage_fd, false)) == 0)
+		in->stage_published = false;
+	return ret;
+}
+
 /* Wait until no bytes of @in are being put into the kernel's page cache
  * (inode lock held): they could land over newer ones. */
 static void fx_wait_fill(struct fx_inode *in)
@@ -664,6 +675,10 @@ out:
 	if (ret == 0) {
 		in->clean_seq = seq;
 		in->remote = true;
+		/* Its bytes are the object's: a kill before the file is dropped
+		 * leaves nothing to report. */
+		if (in->dirty_seq == seq && fx_staged(in) && !in->stage_published)
+			in->stage_published = fx_staging_mark(in->stage_fd, true) == 0;
 		snprintf(in->etag, sizeof(in->etag), "%s", info.etag);
 	}
 	pthread_cond_broadcast(&in->cond);
@@ -688,6 +703,7 @@ static void fx_unstage_if_idle(struct fx_fs *fs, struct fx_inode *in)
 		fd = in->stage_fd;
 		path = in->stage_path;
 		in->stage_fd = -1;
+		in->stage_published = false;
 		in->stage_path = NULL;
 		in->attr_expiry = fx_now() + fs->opt.stat_ttl;
 	}
@@ -787,6 +803,7 @@ static int fx_stage(struct fx_fs *fs, struct fx_inode *in, bool load)
 		return 0;
 	}
 	in->stage_fd = fd;
+	in->stage_published = false;
 	in->stage_path = path;
 	if (!load)
 		in->st.st_size = 0;
@@ -1067,6 +1084,8 @@ static int do_setattr(struct fx_fs *fs, struct fx_inode *in, const struct stat *
 		pthread_mutex_unlock(&in->lock);
 		ret = fx_stage(fs, in, attr->st_size > 0);
 		pthread_mutex_lock(&in->lock);
+		if (ret == 0)
+			ret = fx_stage_changing(in);
 		if (ret == 0 && ftruncate(in->stage_fd, attr->st_size) < 0)
 			ret = -errno;
 		if (ret == 0) {
@@ -2724,9 +2743,10 @@ static int do_open(struct fx_fs *fs, struct fx_inode **inp, int flags, bool *kee
 		ret = fx_stage(fs, in, !(flags & O_TRUNC));
 	if (ret == 0 && (flags & O_TRUNC)) {
 		pthread_mutex_lock(&in->lock);
-		if (in->st.st_size != 0 && ftruncate(in->stage_fd, 0) < 0) {
+		if (in->st.st_size != 0 && (ret = fx_stage_changing(in)) == 0 &&
+		    ftruncate(in->stage_fd, 0) < 0)
 			ret = -errno;
-		} else {
+		if (ret == 0) {
 			in->st.st_size = 0;
 			in->st.st_blocks = 0;
 			in->st.st_mtim = in->st.st_ctim = fx_wall();
@@ -2991,9 +3011,10 @@ static void fx_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t 
 	} else {
 		if (f->flags & O_APPEND)
 			off = in->st.st_size;
-		n = pwrite(in->stage_fd, buf, size, off);
-		if (n < 0) {
+		n = fx_stage_changing(in);
+		if (n == 0 && (n = pwrite(in->stage_fd, buf, size, off)) < 0)
 			n = -errno;
+		if (n < 0) {
 			if (fx_log_first_time("staging-write"))
 				fx_warn("a write to the staging file %s failed: %s; writes fail "
 					"until there is room in cache_dir (see cache_min_free)",

@@ -68,7 +68,22 @@ fx_mount "$BUCKET" "$MNT" "$OPTS" "$CACHE" || fx_finish
 cp "$DATA/small1" "$MNT/acked-close"
 dd if="$DATA/small2" of="$MNT/acked-fsync" bs=64k conv=fsync status=none
 cp "$DATA/small3" "$MNT/acked-last"
+# Still open after fsync(): its staging file outlives the publish. Kept open
+# by a process that waits for its stdin to close.
+exec 7> >(python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, open(sys.argv[2], "rb").read())
+os.fsync(fd)
+open(sys.argv[3], "w").close()
+sys.stdin.read()
+' "$MNT/held-open" "$DATA/small1" "$FX_TMP/held.synced")
+for _ in $(seq 100); do [ -e "$FX_TMP/held.synced" ] && break; sleep 0.1; done
+fx_ok "a file written and fsync()ed is still open at the kill" test -e "$FX_TMP/held.synced"
 crash
+exec 7>&-
+fx_same_file "kill -9 after fsync() of a file still open: the file is in the bucket" \
+	"$DATA/small1" "$BUCKET/held-open"
 fx_same_file "kill -9 right after close(): the file is in the bucket" "$DATA/small1" "$BUCKET/acked-close"
 fx_same_file "kill -9 right after fsync(): the file is in the bucket" "$DATA/small2" "$BUCKET/acked-fsync"
 fx_same_file "kill -9 right after the last close(): the file is in the bucket" "$DATA/small3" "$BUCKET/acked-last"
@@ -76,6 +91,9 @@ fx_same_file "kill -9 right after the last close(): the file is in the bucket" "
 fx_mount "$BUCKET" "$MNT" "$OPTS" "$CACHE" || fx_finish
 fx_eq "... the next mount reports no staging leftovers (all was published)" "" \
 	"$(grep -i 'staging' "$FX_LAST_LOG" | grep -i 'kept')"
+fx_match "... and removes the open file's published staging file" "$(cat "$FX_LAST_LOG")" \
+	'removed [0-9]+ staging file\(s\) of an earlier run whose data was published'
+fx_eq "... leaving no staging file" "" "$(staging_files "$CACHE")"
 cp "$DATA/big" "$MNT/inflight.bin" 2>"$FX_TMP/cp.err" &
 cpid=$!
 stage=""
