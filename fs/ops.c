@@ -32,6 +32,7 @@
 
 #include "cache/cache.h"
 #include "cache/staging.h"
+#include "core/fsutil.h"
 #include "fs/control.h"
 #include "fs/headahead.h"
 #include "core/log.h"
@@ -3558,23 +3559,21 @@ static int fx_add_opt(struct fuse_args *args, const char *name, const char *valu
  * named by its device numbers in /proc/self/mountinfo. Root only; best effort. */
 static void fx_set_readahead(const char *mountpoint, uint64_t bytes)
 {
-	char line[PATH_MAX + 512], mp[PATH_MAX], path[128];
-	unsigned major = 0, minor = 0;
-	bool found = false;
+	unsigned major, minor;
+	char path[128];
 	FILE *f;
+	int err;
 
-	if (bytes == 0 || !(f = fopen("/proc/self/mountinfo", "r")))
+	if (bytes == 0)
 		return;
-	while (fgets(line, sizeof(line), f)) {
-		/* "36 25 0:53 / /mnt/point rw,... - fuse.rustfx ..."; the last match wins */
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor, mp) == 3 &&
-		    strcmp(mp, mountpoint) == 0 && strstr(line, " - fuse.rustfx "))
-			found = true;
+	err = fx_mount_dev("/proc/self/mountinfo", mountpoint, "fuse.rustfx", &major, &minor);
+	if (err) {
+		fx_debug("kernel readahead left at its default (mountinfo: %s)", fx_strerror(err));
+		return;
 	}
-	fclose(f);
 	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major, minor);
-	if (!found || !(f = fopen(path, "w"))) {
-		fx_debug("kernel readahead left at its default (%s)", found ? strerror(errno) : "no mountinfo");
+	if (!(f = fopen(path, "w"))) {
+		fx_debug("kernel readahead left at its default (%s)", strerror(errno));
 		return;
 	}
 	fprintf(f, "%llu\n", (unsigned long long)(bytes / 1024));
