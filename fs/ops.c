@@ -44,7 +44,7 @@
 
 #define FX_KEY_BUF (FX_KEY_MAX + 2)
 #define FX_PAGEFILL_READ (64u << 10) /* reads up to this size fill their block */
-#define FX_PAGEFILL_DENSITY 8u       /* once a file had this many per block of it */
+#define FX_PAGEFILL_DENSITY 16u      /* once a file had this many per block of it */
 #define FX_LISTINGS 64 /* directory listings kept for dir_ttl */
 #define FX_WALKED 256  /* directories listed ahead by a walk, kept for dir_ttl */
 #define FX_WALKED_ENTRIES 8192 /* ... holding at most this many entries in all */
@@ -2917,11 +2917,12 @@ static bool do_read_lent(struct fx_fs *fs, struct fx_file *f, const struct fx_re
 
 /*
  * A small read of @in reached the daemon: whether to fill the rest of its
- * block into the page cache. A fill costs about as much as FX_PAGEFILL_DENSITY
- * such reads, and only reads of the same block later can gain from it, so
- * a file is filled once its readers asked for that many small reads per
- * block of it: a sparse random reader (a few reads a block) is answered read
- * by read, a dense one gets whole blocks after the first reads.
+ * block into the page cache. A fill costs about as much as 8 such reads
+ * (more while reads of the block race with it), and only later reads of
+ * the same block gain from it. A random reader's later reads per block are
+ * about as many as its past ones, so a file is filled once its readers
+ * made FX_PAGEFILL_DENSITY small reads per block of it: a sparse random
+ * reader is answered read by read, a dense one gets whole blocks.
  */
 static bool fx_fill_due(struct fx_fs *fs, struct fx_inode *in, uint64_t size)
 {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 #
-# test_pagefill.sh - once a file's readers made 8 small reads per block of
+# test_pagefill.sh - once a file's readers made 16 small reads per block of
 # it, a small read of a cached block puts the rest of that block into the
 # kernel's page cache (fs/pagefill.h): further small reads of it never reach
 # the daemon, while reads of other blocks do. Before, a sparse random reader
@@ -29,8 +29,8 @@ fx_mount "$BUCKET" "$MNT" || fx_finish
 
 # probe.py MNT REF: prints "sparse filled dense block0 block2" - daemon
 # reads (cache hits) for 24 small reads at distinct pages, 6 in each of the
-# 4 blocks, and the bytes filled after them; for 8 more in block 0 (32 in
-# all: 8 a block, fills begin); then, once the fill had time, for 200 more
+# 4 blocks, and the bytes filled after them; for 40 more in block 0 (64 in
+# all: 16 a block, fills begin); then, once the fill had time, for 200 more
 # 4 KiB reads in block 0, and for one read in block 2 - and "bad N" for
 # reads whose bytes differ from REF.
 cat >"$FX_TMP/probe.py" <<'PY'
@@ -55,8 +55,8 @@ for b in range(4):
         read(b * MB + (1 + 40 * i) * 4096)
 h1 = stat("hits")
 filled = stat("bytes_to_page_cache")
-for i in range(8):
-    read((3 + 20 * i) * 4096)
+for i in range(40):
+    read((3 + 5 * i) * 4096)
 h2 = stat("hits")
 time.sleep(3)  # the fill runs on its own thread
 rnd = random.Random(7)
@@ -73,7 +73,7 @@ fx_log "probe: $(tr '\n' ' ' <<<"$out")"
 read -r sparse filled dense block0 block2 <<<"$(head -n 1 <<<"$out")"
 fx_eq "24 sparse 4 KiB reads (6 a block) each reach the daemon" 24 "$sparse"
 fx_eq "... and fill nothing into the page cache" 0 "$filled"
-fx_eq "8 more in block 0 (8 a block in all) reach the daemon" 8 "$dense"
+fx_eq "40 more in block 0 (16 a block in all) reach the daemon" 40 "$dense"
 # Without the fill about 150 of them would (200 draws from 256 pages); one
 # now and then still does, for a reason not found yet.
 fx_ok "200 more 4 KiB reads of block 0 are served by the page cache ($block0 reached the daemon)" \
