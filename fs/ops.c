@@ -2831,9 +2831,6 @@ static void fx_op_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name
 	fx_itable_put(fs->inodes, parent);
 }
 
-/* Read through the block cache. An object replaced in the bucket while
- * open (-ESTALE) is read again at its new version, as other S3 file systems
- * show it; bytes of two versions never mix within one block. */
 /* The object version a read of an open file reads, as it stands now. */
 struct fx_read_ref {
 	char key[FX_KEY_BUF], version[FX_ETAG_MAX + 64];
@@ -2861,8 +2858,10 @@ static void fx_read_noted(struct fx_fs *fs, struct fx_file *f, const struct fx_o
 	fx_learn_note_read(fs->cache->learn, obj, off, n);
 }
 
-/* Read from the cache the object @ref names (refreshed in @ref if it
- * changed in the bucket while open). */
+/* Read through the block cache the object @ref names. An object replaced in
+ * the bucket while open (-ESTALE) is read again at its new version (@ref is
+ * refreshed), as other S3 file systems show it; bytes of two versions never
+ * mix within one block. */
 static ssize_t do_read_cached(struct fx_fs *fs, struct fx_file *f, struct fx_read_ref *ref,
 			      uint64_t off, char *buf, size_t size)
 {
@@ -2953,7 +2952,7 @@ static void fx_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ref_err = fx_read_ref(fs, in, &ref);
 	/* Decided before the reply, after which a release may free @f. */
 	fill = size <= FX_PAGEFILL_READ && !f->direct && !(f->flags & O_DIRECT) && fs->pagefill &&
-	       !ref_err && fx_fill_due(fs, in, ref.obj.size);
+	       !ref_err && !ref.staged && fx_fill_due(fs, in, ref.obj.size);
 	if (!ref_err && do_read_lent(fs, f, &ref, req, (uint64_t)off, size)) {
 		if (fill)
 			fx_pagefill_want(fs->pagefill, ino,

@@ -7,22 +7,26 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "core/fsutil.h"
 
 static char path[64];
 
+/* A mountinfo table of @text in a new file under /tmp (removed by drop). */
 static void table(const char *text)
 {
+	int fd;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/tmp/fx-mountinfo-XXXXXX");
-	close(mkstemp(path));
-	f = fopen(path, "w");
-	cr_assert(f);
-	fputs(text, f);
-	fclose(f);
+	snprintf(path, sizeof(path), "/tmp/rustfx-mountinfo-test.XXXXXX");
+	fd = mkstemp(path);
+	cr_assert(fd >= 0, "mkstemp: %s", strerror(errno));
+	f = fdopen(fd, "w");
+	cr_assert_not_null(f);
+	cr_assert(fputs(text, f) >= 0);
+	cr_assert_eq(fclose(f), 0);
 }
 
 static void drop(void)
