@@ -246,6 +246,29 @@ fx_dd() {
 	echo "$bytes $secs"
 }
 
+# fx_curl_s3 ARGS...: curl, quiet, the body thrown away, at most 15 minutes,
+# signed for SERVER. curl 7.88 signs no payload hash of its own; S3 servers
+# want the header.
+fx_curl_s3() {
+	curl -s -o /dev/null --max-time 900 --aws-sigv4 "aws:amz:$S3_REGION:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" \
+		-H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" "$@"
+}
+
+# fx_curl_get TAG ENDPOINT -> MiB/s of one curl GET of the object "big" of
+# OBJ_BYTES after drop_caches: what the server gives one client, the ceiling
+# of a cold read; nothing (and an fx_err line naming TAG) when it failed.
+fx_curl_get() {
+	local out code size secs
+	fx_drop_caches
+	out=$(fx_curl_s3 -w '%{http_code} %{size_download} %{time_total}' "$2/$S3_BUCKET/big")
+	read -r code size secs <<<"$out"
+	if [ "$code" != 200 ] || [ "$size" != "$OBJ_BYTES" ]; then
+		fx_err "$1: curl GET $2: http ${code:-none}, ${size:-0} bytes of $OBJ_BYTES"
+		return
+	fi
+	fx_mibps "$size" "$secs"
+}
+
 # fx_seconds_since T0 -> wall seconds since T0 (date +%s.%N)
 fx_seconds_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }'; }
 # fx_mibps BYTES SECONDS -> MiB/s
