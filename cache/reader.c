@@ -29,7 +29,7 @@
  * alone, so a waiting reader gets its block as soon as it arrives. */
 #define FX_COALESCE_BYTES (8u << 20)
 #define FX_RUN_MAX 64 /* blocks in one such GET at most */
-#define FX_TRIM_IDLE_S 1 /* idle this long, the workers give the heap back */
+#define FX_IDLE_MS 1000 /* idle this long, the workers give the heap back */
 
 enum fx_job_state { FX_JOB_QUEUED, FX_JOB_RUNNING, FX_JOB_DONE };
 
@@ -85,6 +85,7 @@ struct fx_reader {
 	const char *url;
 	uint32_t block_size;
 	uint64_t memory_limit, readahead_max;
+	unsigned idle_ms;
 
 	pthread_mutex_t lock;
 	pthread_cond_t work; /* a job was queued, memory freed, or stopping */
@@ -480,7 +481,12 @@ static void *fx_worker(void *arg)
 			if (r->kept.head || (r->trim && r->memory_used == 0)) {
 				struct timespec due = r->busy, now;
 
-				due.tv_sec += FX_TRIM_IDLE_S;
+				due.tv_sec += r->idle_ms / 1000;
+				due.tv_nsec += (long)(r->idle_ms % 1000) * 1000000;
+				if (due.tv_nsec >= 1000000000) {
+					due.tv_sec++;
+					due.tv_nsec -= 1000000000;
+				}
 				clock_gettime(CLOCK_MONOTONIC, &now);
 				if (now.tv_sec < due.tv_sec ||
 				    (now.tv_sec == due.tv_sec && now.tv_nsec < due.tv_nsec)) {
@@ -523,6 +529,7 @@ int fx_reader_new(const struct fx_reader_opts *o, struct fx_reader **out)
 	r->kept_max = r->memory_limit / 2;
 	r->pool_max = (unsigned)(r->memory_limit / 4 / r->block_size);
 	r->readahead_max = o->readahead_max;
+	r->idle_ms = o->idle_ms ? o->idle_ms : FX_IDLE_MS;
 	r->st.memory_limit = r->memory_limit;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_condattr_init(&ca);

@@ -41,6 +41,9 @@ struct fx_reader_opts {
 	unsigned workers;           /* [io] concurrency */
 	uint64_t memory_limit;      /* bytes of fetch buffers at most */
 	uint64_t readahead_max;     /* bytes; 0 turns readahead off */
+	/* Idle this long (no fetch started, no held block read), held blocks
+	 * and spare buffers go; 0: one second. */
+	unsigned idle_ms;
 };
 
 /** One version of one object, as a reader names it. Strings are borrowed. */
