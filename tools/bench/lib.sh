@@ -269,6 +269,31 @@ fx_curl_get() {
 	fx_mibps "$size" "$secs"
 }
 
+# fx_curl_par TAG ENDPOINT N -> MiB/s of N ranged curl GETs covering the
+# object "big" at once, after drop_caches: what the server gives parallel
+# readers; nothing (and an fx_err line naming TAG) when they failed.
+fx_curl_par() {
+	local i lo hi part=$(((OBJ_BYTES + $3 - 1) / $3)) t0 secs got=0 n pids=()
+	fx_drop_caches
+	t0=$(date +%s.%N)
+	for ((i = 0; i < $3; i++)); do
+		lo=$((i * part)); hi=$((lo + part - 1))
+		[ "$hi" -ge "$OBJ_BYTES" ] && hi=$((OBJ_BYTES - 1))
+		fx_curl_s3 -r "$lo-$hi" -w '%{size_download}\n' "$2/$S3_BUCKET/big" >"$TMP/par.$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	secs=$(fx_seconds_since "$t0")
+	for ((i = 0; i < $3; i++)); do
+		n=$(cat "$TMP/par.$i" 2>/dev/null); got=$((got + ${n:-0}))
+	done
+	if [ "$got" != "$OBJ_BYTES" ]; then
+		fx_err "$1: $3 ranged curls: $got bytes of $OBJ_BYTES"
+		return
+	fi
+	fx_mibps "$got" "$secs"
+}
+
 # fx_seconds_since T0 -> wall seconds since T0 (date +%s.%N)
 fx_seconds_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }'; }
 # fx_mibps BYTES SECONDS -> MiB/s
