@@ -1,6 +1,6 @@
 /*
- * fuse-null - a FUSE filesystem that does no work: the most small reads a
- * FUSE daemon can answer on this machine.
+ * fuse-null - a FUSE filesystem that does no work: the most small reads that
+ * reach a FUSE daemon can be answered on this machine.
  *
  * It serves one read-only file, "big", of SIZE bytes whose reads return
  * zeros from a static buffer: no lookup of its own, no I/O, no copy but the
