@@ -29,6 +29,15 @@
  * alone, so a waiting reader gets its block as soon as it arrives. */
 #define FX_COALESCE_BYTES (8u << 20)
 #define FX_RUN_MAX 64 /* blocks in one such GET at most */
+/* A handle whose seeks reached 1/FX_DENSE_SHARE of its object's blocks gets
+ * the aligned FX_DENSE_GROUP bytes (a block at least) around each seek
+ * prefetched. Measured on s3rver with 1 MiB blocks, cold, 1 GiB object:
+ * 4,096 random 4 KiB reads ran at 740 reads/s without, 921-973 with this
+ * (1,284-1,428 at a share of 1/8, which however made 256 random 256 KiB
+ * reads fetch 923 MiB instead of 228 and run at half the rate); the same
+ * bytes fetched for the 4 KiB reads either way (the whole object). */
+#define FX_DENSE_SHARE 2
+#define FX_DENSE_GROUP (16u << 20)
 #define FX_IDLE_MS 1000 /* idle this long, the workers give the heap back */
 
 enum fx_job_state { FX_JOB_QUEUED, FX_JOB_RUNNING, FX_JOB_DONE };
@@ -826,6 +835,15 @@ void fx_readahead_note(struct fx_reader *r, struct fx_readahead *ra, const struc
 	} else {
 		ra->window = 0;
 		ra->ra_end = 0;
+		/* A reader that jumps about but has touched a large share of
+		 * the object will likely read the rest: fetch the group of
+		 * blocks around this read, one GET in the background. */
+		if (++ra->seeks * FX_DENSE_SHARE >= (obj->size + bs - 1) / bs) {
+			uint64_t group = FX_DENSE_GROUP > bs ? FX_DENSE_GROUP / bs * bs : bs;
+
+			from = off / group * group;
+			to = obj->size - from > group ? from + group : obj->size;
+		}
 	}
 	if (off + len > ra->next_off || !ra->window)
 		ra->next_off = off + len;

@@ -59,6 +59,7 @@ struct fx_readahead {
 	uint64_t next_off; /* end of the furthest read so far */
 	uint64_t window;   /* bytes ahead to keep fetched; 0 after a seek */
 	uint64_t ra_end;   /* readahead submitted up to here */
+	uint64_t seeks;    /* reads that did not follow the one before */
 };
 
 struct fx_reader_stats {
@@ -122,6 +123,10 @@ void fx_readahead_destroy(struct fx_readahead *ra);
  * Tell the detector of a read of @len bytes at @off through a handle: on
  * sequential reads its window starts at two blocks and doubles up to
  * readahead_max, and the blocks ahead are prefetched; a seek resets it.
+ * Once a handle's seeks number half the object's blocks, each further
+ * seek prefetches the aligned 16 MiB around it: a random reader that dense
+ * likely reads most of the object (s3fs loads a long range around every
+ * cold read).
  */
 void fx_readahead_note(struct fx_reader *r, struct fx_readahead *ra, const struct fx_object_ref *obj,
 		       uint64_t off, size_t len);

@@ -406,6 +406,36 @@ Test(reader, random_reads_do_not_read_ahead, .timeout = 60)
 	rig_close(&g);
 }
 
+Test(reader, dense_random_reads_fetch_the_neighbourhood, .timeout = 60)
+{
+	struct rig g;
+	struct rig_opts o = { .size = 16 * BS, .workers = 4, .readahead_max = 8 * BS };
+	/* 8 seeks are half of 16 blocks: the 8th fetches its group, here the
+	 * whole object (16 MiB of 64K blocks is more than 16 of them). */
+	static const uint64_t blocks[] = { 10, 3, 14, 6, 12, 1, 8, 4 };
+	struct fx_readahead ra;
+	struct fx_reader_stats rs;
+
+	rig_open(&g, &o);
+	fx_readahead_init(&ra);
+	for (size_t i = 0; i < 7; i++) {
+		expect_read(&g, blocks[i] * BS, 4096);
+		fx_readahead_note(g.r, &ra, &g.obj, blocks[i] * BS, 4096);
+	}
+	fx_reader_stats(g.r, &rs);
+	cr_assert_eq(rs.readahead_blocks, 0, "7 seeks in 16 blocks are sparse");
+	expect_read(&g, blocks[7] * BS, 4096);
+	fx_readahead_note(g.r, &ra, &g.obj, blocks[7] * BS, 4096);
+	fx_reader_stats(g.r, &rs);
+	cr_assert_eq(rs.readahead_blocks, 16 - 8, "the blocks not read yet are prefetched");
+	cr_assert(wait_cached(&g, 0, 16), "the whole object is cached");
+	/* The 8 blocks read split the rest into 8 runs, a GET each at most. */
+	cr_assert_leq(gets(&g), 8 + 8, "%llu GETs: one per run of missing blocks",
+		      (unsigned long long)gets(&g));
+	fx_readahead_destroy(&ra);
+	rig_close(&g);
+}
+
 /* ------------------------------------------------------- changed objects */
 
 Test(reader, changed_object_is_estale, .timeout = 60)
